@@ -1,0 +1,63 @@
+import type { Digest } from './digest.ts';
+import type { Severity } from './severity.ts';
+
+/** Where a layer comes from: the base image's vendor, the application's own build, or undecided. */
+export const LAYER_ORIGINS = ['BASE', 'APPLICATION', 'UNKNOWN'] as const;
+export type LayerOrigin = (typeof LAYER_ORIGINS)[number];
+
+export interface Cvss {
+  score: number;
+  vector?: string;
+  /** CVSS version as written by the source, for example "3.1" or "2.0". */
+  version?: string;
+  /** Who scored it, for example "nvd", "redhat" or "ghsa". */
+  source?: string;
+}
+
+export interface FindingPackage {
+  name: string;
+  version: string;
+  /** Ecosystem as the scanner names it, lowercase: "apk", "deb", "rpm", "npm", "python", "jar", "gobinary", … */
+  type: string;
+  purl?: string;
+  /** Path of the file the package was found in, for language packages. */
+  path?: string;
+}
+
+/**
+ * The layer a scanner attributed a package to. Scanners name it by its compressed digest, by
+ * its diff_id, or by a hash that may be either (ECR's and Inspector's sourceLayerHash); the
+ * image model resolves all three to a layer index once the image's layers are known.
+ */
+export interface LayerReference {
+  digest?: Digest;
+  diffId?: Digest;
+  /** A layer hash that the source does not say is a digest or a diff_id. */
+  hash?: Digest;
+}
+
+/** One vulnerability in one package as a report states it, normalized across formats. */
+export interface ReportedFinding {
+  vulnerabilityId: string;
+  aliases: string[];
+  severity: Severity;
+  cvss?: Cvss;
+  title?: string;
+  description?: string;
+  fixedVersion?: string;
+  package: FindingPackage;
+  layer?: LayerReference;
+  /** The database the scanner matched against, for example "alpine", "ghsa" or "DEBIAN_CVE". */
+  dataSource?: string;
+  primaryUrl?: string;
+}
+
+/** A finding as stored: the reported facts plus its identity and the layer it was resolved to. */
+export interface Finding extends ReportedFinding {
+  id: string;
+  imageKey: string;
+  /** Index into the image's layers, or undefined when the report named no layer or an unknown one. */
+  layerIndex?: number;
+  origin: LayerOrigin;
+  scanId: string;
+}

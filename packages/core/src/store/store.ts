@@ -1,0 +1,495 @@
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type DynamoDBDocumentClient,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+
+import { ConflictError } from '../errors.ts';
+import type { Finding, LayerOrigin } from '../finding.ts';
+import type { BaseCandidate } from '../image/attribution.ts';
+import type { Image } from '../image/model.ts';
+import { SEVERITIES, severityRank, type Severity } from '../severity.ts';
+import { keys, assertTenant } from './keys.ts';
+import { assertPageSize, decodeCursor, encodeCursor, type Page, type PageRequest } from './paging.ts';
+import { INDEXES } from './table.ts';
+
+const BATCH_WRITE_SIZE = 25;
+const BATCH_GET_SIZE = 100;
+/** Upper bound on Query calls behind one filtered page, so a sparse filter cannot loop for long. */
+const MAX_QUERIES_PER_PAGE = 20;
+
+export interface FindingFilter {
+  origin?: LayerOrigin;
+  severities?: Severity[];
+  vulnerabilityId?: string;
+  packageName?: string;
+}
+
+/** One occurrence of a vulnerability: the finding and the image it is in. */
+export interface Occurrence {
+  finding: Finding;
+  image: Image;
+}
+
+type Item = Record<string, unknown>;
+type QueryInput = Omit<QueryCommandInput, 'TableName'>;
+
+function stripKeys<T>(item: Item): T {
+  const { PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, entity, ...rest } = item;
+  return rest as T;
+}
+
+function keyAttributes(index: string | undefined): string[] {
+  return index ? ['PK', 'SK', `${index}PK`, `${index}SK`] : ['PK', 'SK'];
+}
+
+function cursorOf(item: Item, index: string | undefined): string {
+  return encodeCursor(Object.fromEntries(keyAttributes(index).map((name) => [name, item[name]])));
+}
+
+/** The table's repository: the only code that knows the key design. One instance serves one tenant. */
+export class TenantStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    readonly tenant: string,
+  ) {
+    assertTenant(tenant);
+  }
+
+  // ---- images ----------------------------------------------------------------------------
+
+  /**
+   * Gets an image by any digest it is known by (manifest digest or image ID). One BatchGet
+   * reads both the image item and the alias item, so the common case costs one request.
+   */
+  async getImage(digest: string): Promise<Image | undefined> {
+    const imageKey = keys.image(this.tenant, digest);
+    const refKey = keys.ref(this.tenant, digest);
+    const response = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: [imageKey, refKey] } } }));
+    const items = response.Responses?.[this.tableName] ?? [];
+
+    const image = items.find((item) => item.SK === 'IMAGE');
+    if (image) return stripKeys<Image>(image);
+
+    const ref = items.find((item) => item.SK === 'REF');
+    if (!ref) return undefined;
+    return this.getImageByKey(ref.imageKey as string);
+  }
+
+  async getImageByKey(imageKey: string): Promise<Image | undefined> {
+    const response = await this.db.send(new GetCommand({ TableName: this.tableName, Key: keys.image(this.tenant, imageKey) }));
+    return response.Item ? stripKeys<Image>(response.Item) : undefined;
+  }
+
+  async getImagesByKey(imageKeys: string[]): Promise<Map<string, Image>> {
+    const unique = [...new Set(imageKeys)];
+    const found = new Map<string, Image>();
+
+    for (let start = 0; start < unique.length; start += BATCH_GET_SIZE) {
+      let request: Record<string, { Keys: Item[] }> | undefined = {
+        [this.tableName]: { Keys: unique.slice(start, start + BATCH_GET_SIZE).map((imageKey) => keys.image(this.tenant, imageKey)) },
+      };
+      while (request && Object.keys(request).length > 0) {
+        const response = await this.db.send(new BatchGetCommand({ RequestItems: request }));
+        for (const item of response.Responses?.[this.tableName] ?? []) {
+          const image = stripKeys<Image>(item);
+          found.set(image.key, image);
+        }
+        request = response.UnprocessedKeys as typeof request;
+      }
+    }
+
+    return found;
+  }
+
+  /**
+   * Writes an image. With `expectedScanId` the write succeeds only while the stored image still
+   * points at that scan (undefined: no scan yet), so two ingests of one image cannot both win.
+   */
+  async putImage(image: Image, options: { expectedScanId?: string | null } = {}): Promise<void> {
+    const repositoryKeys = image.repository
+      ? { GSI1PK: keys.repository(this.tenant, image.repository), GSI1SK: `${image.pushedAt ?? image.createdAt}#${image.key}` }
+      : {};
+    const condition = this.scanCondition(options.expectedScanId);
+
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...keys.image(this.tenant, image.key), ...repositoryKeys, entity: 'image', ...image },
+          ...condition,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConflictError(`Image ${image.key} changed while it was being updated; retry the request`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  private scanCondition(expectedScanId: string | null | undefined): Partial<{ ConditionExpression: string; ExpressionAttributeValues: Item; ExpressionAttributeNames: Record<string, string> }> {
+    if (expectedScanId === undefined) return {};
+    if (expectedScanId === null) return { ConditionExpression: 'attribute_not_exists(#scan)', ExpressionAttributeNames: { '#scan': 'scan' } };
+    return {
+      ConditionExpression: '#scan.#id = :scanId',
+      ExpressionAttributeNames: { '#scan': 'scan', '#id': 'id' },
+      ExpressionAttributeValues: { ':scanId': expectedScanId },
+    };
+  }
+
+  /** Records that each digest names the image with this key. */
+  async putAliases(imageKey: string, digests: string[]): Promise<void> {
+    const items = digests.filter((digest) => digest !== imageKey).map((digest) => ({ ...keys.ref(this.tenant, digest), entity: 'ref', imageKey }));
+    await this.batchPut(items);
+  }
+
+  /** Images of a repository, newest push first. */
+  async listImages(repository: string, page: PageRequest): Promise<Page<Image>> {
+    assertPageSize(page.first);
+    const index = INDEXES.byRepositoryOrOrigin;
+
+    return this.queryPage<Image>(
+      {
+        IndexName: index,
+        KeyConditionExpression: 'GSI1PK = :pk',
+        ExpressionAttributeValues: { ':pk': keys.repository(this.tenant, repository) },
+        ScanIndexForward: false,
+      },
+      index,
+      page,
+    );
+  }
+
+  // ---- layer chains, for base image detection -------------------------------------------
+
+  /**
+   * Indexes an image's layer chain: one item per depth, so images built on a newly stored base
+   * can be found, and one "top" item for its full chain, so it can be found as a base itself.
+   */
+  async putChain(image: Image, chain: string[], candidate: BaseCandidate): Promise<void> {
+    if (chain.length === 0) return;
+
+    const depthItems = chain.map((chainId, depth) => ({ ...keys.chain(this.tenant, chainId, image.key), entity: 'chain', imageKey: image.key, depth: depth + 1, total: chain.length }));
+    await this.batchPut(depthItems);
+
+    // A hardened catalog's image replaces another image with the same layers; otherwise the first one stays.
+    const top = { ...keys.chainTop(this.tenant, chain.at(-1)!), entity: 'chainTop', ...candidate };
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: top,
+          ConditionExpression: candidate.hardened ? 'attribute_not_exists(PK) OR hardened = :false' : 'attribute_not_exists(PK) OR imageKey = :key',
+          ExpressionAttributeValues: candidate.hardened ? { ':false': false } : { ':key': image.key },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  /**
+   * Finds the stored image whose full layer chain is the longest proper prefix of `chain`.
+   * Reads one "top" item per depth in BatchGet calls of 100.
+   */
+  async findLongestPrefix(chain: string[], exceptKey: string): Promise<BaseCandidate | undefined> {
+    const prefixes = chain.slice(0, -1);
+    const found = new Map<string, BaseCandidate>();
+
+    for (let start = 0; start < prefixes.length; start += BATCH_GET_SIZE) {
+      let request: Record<string, { Keys: Item[] }> | undefined = {
+        [this.tableName]: { Keys: prefixes.slice(start, start + BATCH_GET_SIZE).map((chainId) => keys.chainTop(this.tenant, chainId)) },
+      };
+      while (request && Object.keys(request).length > 0) {
+        const response = await this.db.send(new BatchGetCommand({ RequestItems: request }));
+        for (const item of response.Responses?.[this.tableName] ?? []) {
+          const chainId = (item.PK as string).split('#TOP#')[1]!;
+          found.set(chainId, stripKeys<BaseCandidate & { imageKey?: string }>(item));
+        }
+        request = response.UnprocessedKeys as typeof request;
+      }
+    }
+
+    for (let depth = prefixes.length; depth >= 1; depth--) {
+      const candidate = found.get(prefixes[depth - 1]!);
+      if (candidate && candidate.key !== exceptKey) return candidate;
+    }
+    return undefined;
+  }
+
+  /** Keys of stored images whose chain contains `chainId` at `depth` and goes on beyond it. */
+  async imagesBuiltOn(chainId: string, depth: number): Promise<string[]> {
+    const imageKeys: string[] = [];
+    let start: Item | undefined;
+
+    do {
+      const response = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk',
+          FilterExpression: 'depth = :depth AND #total > :depth',
+          ExpressionAttributeNames: { '#total': 'total' },
+          ExpressionAttributeValues: { ':pk': keys.chainPartition(this.tenant, chainId), ':depth': depth },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of response.Items ?? []) imageKeys.push(item.imageKey as string);
+      start = response.LastEvaluatedKey;
+    } while (start);
+
+    return imageKeys;
+  }
+
+  // ---- findings --------------------------------------------------------------------------
+
+  /** Writes findings; rewriting the same finding in the same scan replaces it, so retries are safe. */
+  async putFindings(findings: Finding[]): Promise<void> {
+    await this.batchPut(findings.map((finding) => this.findingItem(finding)));
+  }
+
+  private findingItem(finding: Finding): Item {
+    const rank = severityRank(finding.severity);
+
+    return {
+      ...keys.finding(this.tenant, finding.scanId, rank, finding.id),
+      GSI1PK: keys.findingsByOrigin(this.tenant, finding.scanId, finding.origin),
+      GSI1SK: `${rank}#${finding.id}`,
+      GSI2PK: keys.vulnerability(this.tenant, finding.vulnerabilityId),
+      GSI2SK: `${finding.imageKey}#${finding.id}`,
+      GSI3PK: keys.package(this.tenant, finding.package.name),
+      GSI3SK: `${finding.imageKey}#${rank}#${finding.id}`,
+      entity: 'finding',
+      ...finding,
+    };
+  }
+
+  /** Deletes every finding of a scan that is no longer current. */
+  async deleteScan(scanId: string): Promise<number> {
+    let deleted = 0;
+    let start: Item | undefined;
+
+    do {
+      const response = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk',
+          ExpressionAttributeValues: { ':pk': keys.scan(this.tenant, scanId) },
+          ProjectionExpression: 'PK, SK',
+          ExclusiveStartKey: start,
+        }),
+      );
+      const items = response.Items ?? [];
+      await this.batchWrite(items.map((item) => ({ DeleteRequest: { Key: { PK: item.PK, SK: item.SK } } })));
+      deleted += items.length;
+      start = response.LastEvaluatedKey;
+    } while (start);
+
+    return deleted;
+  }
+
+  /** Reads every finding of a scan, in severity order. Used to re-derive origins, not on request paths. */
+  async allFindings(scanId: string): Promise<Finding[]> {
+    const findings: Finding[] = [];
+    let start: Item | undefined;
+
+    do {
+      const response = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk',
+          ExpressionAttributeValues: { ':pk': keys.scan(this.tenant, scanId) },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of response.Items ?? []) findings.push(stripKeys<Finding>(item));
+      start = response.LastEvaluatedKey;
+    } while (start);
+
+    return findings;
+  }
+
+  /**
+   * Lists an image's current findings, most severe first, with the most selective index for the
+   * filter: vulnerability id, then package name, then origin, then the scan's own partition.
+   */
+  async listFindings(image: Image, filter: FindingFilter, page: PageRequest): Promise<Page<Finding>> {
+    assertPageSize(page.first);
+    const scanId = image.scan?.id;
+    if (!scanId) return { items: [], hasNextPage: false };
+
+    const severities = filter.severities && filter.severities.length > 0 ? [...new Set(filter.severities)] : undefined;
+    const singleRank = severities?.length === 1 ? severityRank(severities[0]!) : undefined;
+    const values: Item = {};
+    const names: Record<string, string> = {};
+    const conditions: string[] = [];
+    let input: QueryInput;
+    let index: string | undefined;
+
+    if (filter.vulnerabilityId) {
+      index = INDEXES.byVulnerability;
+      input = { IndexName: index, KeyConditionExpression: 'GSI2PK = :pk AND begins_with(GSI2SK, :prefix)' };
+      Object.assign(values, { ':pk': keys.vulnerability(this.tenant, filter.vulnerabilityId), ':prefix': `${image.key}#` });
+    } else if (filter.packageName) {
+      index = INDEXES.byPackage;
+      input = { IndexName: index, KeyConditionExpression: 'GSI3PK = :pk AND begins_with(GSI3SK, :prefix)' };
+      Object.assign(values, { ':pk': keys.package(this.tenant, filter.packageName), ':prefix': `${image.key}#${singleRank ?? ''}` });
+    } else if (filter.origin) {
+      index = INDEXES.byRepositoryOrOrigin;
+      input = { IndexName: index, KeyConditionExpression: singleRank === undefined ? 'GSI1PK = :pk' : 'GSI1PK = :pk AND begins_with(GSI1SK, :prefix)' };
+      Object.assign(values, { ':pk': keys.findingsByOrigin(this.tenant, scanId, filter.origin) });
+      if (singleRank !== undefined) values[':prefix'] = `${singleRank}#`;
+    } else {
+      input = { KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)' };
+      Object.assign(values, { ':pk': keys.scan(this.tenant, scanId), ':prefix': `F#${singleRank ?? ''}` });
+    }
+
+    // Index entries of other scans of the same image stay until cleanup, so the scan id is checked.
+    if (index === INDEXES.byVulnerability || index === INDEXES.byPackage) {
+      conditions.push('scanId = :scanId');
+      values[':scanId'] = scanId;
+    }
+    if (filter.origin && index !== INDEXES.byRepositoryOrOrigin) {
+      conditions.push('origin = :origin');
+      values[':origin'] = filter.origin;
+    }
+    if (filter.packageName && index !== INDEXES.byPackage) {
+      names['#package'] = 'package';
+      names['#name'] = 'name';
+      conditions.push('#package.#name = :packageName');
+      values[':packageName'] = filter.packageName;
+    }
+    if (severities && (singleRank === undefined || index === INDEXES.byVulnerability)) {
+      names['#severity'] = 'severity';
+      const placeholders = severities.map((severity, i) => {
+        values[`:severity${i}`] = severity;
+        return `:severity${i}`;
+      });
+      conditions.push(`#severity IN (${placeholders.join(', ')})`);
+    }
+
+    return this.queryPage<Finding>(
+      {
+        ...input,
+        ExpressionAttributeValues: values,
+        ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+        ...(conditions.length > 0 ? { FilterExpression: conditions.join(' AND ') } : {}),
+      },
+      index,
+      page,
+    );
+  }
+
+  /**
+   * Lists every current occurrence of a vulnerability in the tenant's images. Index entries of
+   * scans that were replaced are skipped by comparing them with each image's current scan.
+   */
+  async listOccurrences(vulnerabilityId: string, page: PageRequest): Promise<Page<Occurrence>> {
+    assertPageSize(page.first);
+    const index = INDEXES.byVulnerability;
+    const found = await this.queryPage<Finding>(
+      { IndexName: index, KeyConditionExpression: 'GSI2PK = :pk', ExpressionAttributeValues: { ':pk': keys.vulnerability(this.tenant, vulnerabilityId) } },
+      index,
+      page,
+    );
+
+    const images = await this.getImagesByKey(found.items.map(({ node }) => node.imageKey));
+    const items = found.items.flatMap(({ node, cursor }) => {
+      const image = images.get(node.imageKey);
+      return image && image.scan?.id === node.scanId ? [{ node: { finding: node, image }, cursor }] : [];
+    });
+
+    return { items, hasNextPage: found.hasNextPage, endCursor: found.endCursor };
+  }
+
+  /** Lists current findings of a package across the tenant's images. */
+  async listFindingsByPackage(packageName: string, page: PageRequest): Promise<Page<Occurrence>> {
+    assertPageSize(page.first);
+    const index = INDEXES.byPackage;
+    const found = await this.queryPage<Finding>(
+      { IndexName: index, KeyConditionExpression: 'GSI3PK = :pk', ExpressionAttributeValues: { ':pk': keys.package(this.tenant, packageName) } },
+      index,
+      page,
+    );
+
+    const images = await this.getImagesByKey(found.items.map(({ node }) => node.imageKey));
+    const items = found.items.flatMap(({ node, cursor }) => {
+      const image = images.get(node.imageKey);
+      return image && image.scan?.id === node.scanId ? [{ node: { finding: node, image }, cursor }] : [];
+    });
+
+    return { items, hasNextPage: found.hasNextPage, endCursor: found.endCursor };
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------
+
+  /**
+   * Runs a Query page: asks for one item more than requested to learn whether a next page
+   * exists, and with a filter keeps reading until the page is full or the partition ends.
+   */
+  private async queryPage<T>(input: QueryInput, index: string | undefined, page: PageRequest): Promise<Page<T>> {
+    const collected: Item[] = [];
+    let start: Item | undefined = page.after ? decodeCursor(page.after, keyAttributes(index)) : undefined;
+    let queries = 0;
+
+    do {
+      const response = await this.db.send(
+        new QueryCommand({ ...input, TableName: this.tableName, ExclusiveStartKey: start, Limit: page.first + 1 - collected.length }),
+      );
+      collected.push(...(response.Items ?? []));
+      start = response.LastEvaluatedKey;
+      queries++;
+    } while (start && collected.length <= page.first && queries < MAX_QUERIES_PER_PAGE);
+
+    const hasNextPage = collected.length > page.first || start !== undefined;
+    const pageItems = collected.slice(0, page.first);
+    const items = pageItems.map((item) => ({ node: stripKeys<T>(item), cursor: cursorOf(item, index) }));
+    const endCursor = items.at(-1)?.cursor ?? (start ? encodeCursor(start) : undefined);
+
+    return { items, hasNextPage, endCursor };
+  }
+
+  private async batchPut(items: Item[]): Promise<void> {
+    await this.batchWrite(items.map((item) => ({ PutRequest: { Item: item } })));
+  }
+
+  /** BatchWriteItem in chunks of 25, resending unprocessed items with a growing pause. */
+  private async batchWrite(requests: Array<{ PutRequest?: { Item: Item }; DeleteRequest?: { Key: Item } }>): Promise<void> {
+    for (let start = 0; start < requests.length; start += BATCH_WRITE_SIZE) {
+      let pending = requests.slice(start, start + BATCH_WRITE_SIZE);
+
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 8) throw new Error(`BatchWriteItem left ${pending.length} items unprocessed after ${attempt} attempts`);
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+
+        const response = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }));
+        pending = (response.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
+      }
+    }
+  }
+
+  /** Deletes one alias item; used when a digest turns out to name another image. */
+  async deleteAlias(digest: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: keys.ref(this.tenant, digest) }));
+  }
+}
+
+export class Store {
+  constructor(
+    readonly db: DynamoDBDocumentClient,
+    readonly tableName: string,
+  ) {}
+
+  forTenant(tenant: string): TenantStore {
+    return new TenantStore(this.db, this.tableName, tenant);
+  }
+}
+
+export { SEVERITIES };

@@ -1,0 +1,47 @@
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+
+/**
+ * The single table's key design. Every partition key starts with the tenant, so no query can
+ * cross tenants. Items and their keys:
+ *
+ * | item            | PK                          | SK                 | GSI1 (PK / SK)                          | GSI2 (PK / SK)              | GSI3 (PK / SK)                     |
+ * |-----------------|-----------------------------|--------------------|-----------------------------------------|-----------------------------|------------------------------------|
+ * | image           | T#t#IMG#key                 | IMAGE              | T#t#REPO#repo / pushedAt#key            |                             |                                    |
+ * | digest alias    | T#t#REF#digest              | REF                |                                         |                             |                                    |
+ * | layer chain     | T#t#CHAIN#chainId           | IMG#key            |                                         |                             |                                    |
+ * | chain top       | T#t#TOP#chainId             | TOP                |                                         |                             |                                    |
+ * | finding         | T#t#SCAN#scanId             | F#rank#findingId   | T#t#SCAN#scanId#O#origin / rank#id      | T#t#VULN#vulnId / key#id    | T#t#PKG#name / key#rank#id         |
+ *
+ * `rank` is the severity rank (0 = CRITICAL), so ascending order lists the most severe first.
+ * Every GSI projects all attributes and is created with the table, because DynamoDB Local
+ * stand-ins such as dynalite cannot add one later.
+ */
+export const INDEXES = {
+  byRepositoryOrOrigin: 'GSI1',
+  byVulnerability: 'GSI2',
+  byPackage: 'GSI3',
+} as const;
+
+export const KEY_ATTRIBUTES = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK'] as const;
+
+export function tableDefinition(tableName: string): CreateTableCommandInput {
+  const index = (name: string) => ({
+    IndexName: name,
+    KeySchema: [
+      { AttributeName: `${name}PK`, KeyType: 'HASH' as const },
+      { AttributeName: `${name}SK`, KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'ALL' as const },
+  });
+
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: KEY_ATTRIBUTES.map((name) => ({ AttributeName: name, AttributeType: 'S' as const })),
+    KeySchema: [
+      { AttributeName: 'PK', KeyType: 'HASH' },
+      { AttributeName: 'SK', KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: Object.values(INDEXES).map(index),
+  };
+}
