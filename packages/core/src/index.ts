@@ -21,3 +21,10 @@ export { Store, TenantStore, type FindingFilter, type Occurrence } from './store
 export type { IngestContext } from './ingest/context.ts';
 export { ingestReport, recordImage, type IngestReportInput, type IngestResult } from './ingest/ingest-report.ts';
 export type { ImageUpdate } from './ingest/image-facts.ts';
+export * from './registry/registry.ts';
+export * from './registry/fetch-image.ts';
+export { EcrRegistry } from './registry/ecr.ts';
+export { DistributionRegistry, type DistributionOptions } from './registry/distribution.ts';
+export { mergeEcrPages } from './importers/ecr.ts';
+export { groupInspectorFindingsByImage } from './importers/inspector2.ts';
+export { digestSchema, parseWith, formatPath } from './validation.ts';

@@ -1,1 +1,56 @@
-export const handler = async () => { throw new Error('replaced by the real handler'); };
+import type { Context, EventBridgeEvent } from 'aws-lambda';
+import { EcrRegistry, fetchImage, recordImage, type RegistryClient } from '@stratum/core';
+
+import { eventIdOf, parseImageActionEvent } from './events.ts';
+import { rejectOrThrow, type HandlerOutcome } from './outcome.ts';
+import { lambdaDependencies, type HandlerDependencies } from './runtime.ts';
+
+/**
+ * Handles an "ECR Image Action" event: fetches the pushed manifest and config from the
+ * registry and stores the image with its layers and base image.
+ */
+export async function handleImagePushed(
+  dependencies: HandlerDependencies,
+  event: unknown,
+  registryFor: (account: string, region: string) => RegistryClient = (account, region) => new EcrRegistry(dependencies.ecr(region), account),
+): Promise<HandlerOutcome> {
+  const { logger } = dependencies;
+  const eventId = eventIdOf(event);
+
+  try {
+    const parsed = parseImageActionEvent(event);
+    const { detail } = parsed;
+    const fields = { eventId, repository: detail['repository-name'], digest: detail['image-digest'] };
+    if (detail['action-type'] !== 'PUSH' || detail.result !== 'SUCCESS') {
+      logger.info('ignored image action', { ...fields, action: detail['action-type'], result: detail.result });
+      return { status: 'ignored', reason: `action ${detail['action-type']} with result ${detail.result}` };
+    }
+
+    const tenant = dependencies.tenantForAccount(parsed.account);
+    const fetched = await fetchImage(registryFor(parsed.account, parsed.region), detail['repository-name'], detail['image-digest']);
+    const image = await recordImage(
+      { store: dependencies.store.forTenant(tenant), clock: dependencies.clock, logger },
+      {
+        manifestDigest: fetched.manifestDigest,
+        indexDigest: fetched.indexDigest,
+        repository: detail['repository-name'],
+        tags: detail['image-tag'] ? [detail['image-tag']] : [],
+        pushedAt: new Date(parsed.time).toISOString(),
+        manifest: fetched.manifest,
+        config: fetched.config,
+        annotations: fetched.annotations,
+      },
+    );
+
+    logger.info('stored pushed image', { ...fields, tenant, imageKey: image.key, layers: image.layers.length, baseMethod: image.baseImage?.method });
+    return { status: 'stored', imageKey: image.key };
+  } catch (error) {
+    return rejectOrThrow(error, logger, { eventId, handler: 'image-pushed' });
+  }
+}
+
+export const handler = async (event: EventBridgeEvent<'ECR Image Action', unknown>, context: Context): Promise<HandlerOutcome> => {
+  const dependencies = lambdaDependencies();
+  dependencies.logger.debug('invocation', { requestId: context.awsRequestId });
+  return handleImagePushed(dependencies, event);
+};

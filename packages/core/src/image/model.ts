@@ -53,6 +53,8 @@ export interface Image {
   key: string;
   digest?: Digest;
   imageId?: Digest;
+  /** Digest of the image index the image was pushed under, for multi-platform pushes. */
+  indexDigest?: Digest;
   repository?: string;
   tags: string[];
   pushedAt?: string;

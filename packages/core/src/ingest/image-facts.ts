@@ -9,6 +9,8 @@ import type { IngestContext } from './context.ts';
 export interface ImageUpdate {
   manifestDigest?: Digest;
   imageId?: Digest;
+  /** Digest of the index the manifest was picked from, when the push named an index. */
+  indexDigest?: Digest;
   repository?: string;
   tags?: string[];
   pushedAt?: string;
@@ -79,6 +81,7 @@ export function mergeImage(existing: Image | undefined, update: ImageUpdate, now
     key,
     digest: existing?.digest ?? update.manifestDigest,
     imageId: existing?.imageId ?? imageId,
+    indexDigest: update.indexDigest ?? existing?.indexDigest,
     repository: update.repository ?? existing?.repository,
     tags,
     pushedAt: update.pushedAt ?? existing?.pushedAt,

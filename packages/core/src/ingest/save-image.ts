@@ -11,7 +11,7 @@ const MAX_DEPENDENTS_PER_SAVE = 200;
  * the image item: a retry after a failure here rewrites them.
  */
 async function indexImage(context: IngestContext, image: Image): Promise<void> {
-  const digests = [image.digest, image.imageId].filter((digest): digest is string => Boolean(digest));
+  const digests = [image.digest, image.imageId, image.indexDigest].filter((digest): digest is string => Boolean(digest));
   await context.store.putAliases(image.key, digests);
   await context.store.putChain(image, diffIdChain(image), asBaseCandidate(image));
 }

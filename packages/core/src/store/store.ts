@@ -235,8 +235,8 @@ export class TenantStore {
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: 'PK = :pk',
-          FilterExpression: 'depth = :depth AND #total > :depth',
-          ExpressionAttributeNames: { '#total': 'total' },
+          FilterExpression: '#depth = :depth AND #total > :depth',
+          ExpressionAttributeNames: { '#depth': 'depth', '#total': 'total' },
           ExpressionAttributeValues: { ':pk': keys.chainPartition(this.tenant, chainId), ':depth': depth },
           ExclusiveStartKey: start,
         }),

@@ -1,0 +1,55 @@
+import { MANIFEST_MEDIA_TYPES } from '../image/manifest.ts';
+import { RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
+
+export interface DistributionOptions {
+  /** Base URL of the registry, for example http://127.0.0.1:5000. */
+  url: string;
+  username?: string;
+  password?: string;
+  /** Per-request timeout in milliseconds; defaults to 30 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * A registry that speaks the OCI Distribution API (the CNCF Distribution registry, Harbor,
+ * Zot). Anonymous and basic authentication only.
+ */
+export class DistributionRegistry implements RegistryClient {
+  private readonly base: string;
+
+  constructor(private readonly options: DistributionOptions) {
+    this.base = options.url.replace(/\/+$/, '');
+  }
+
+  async getManifest(repository: string, reference: string): Promise<ManifestResponse> {
+    const response = await this.get(`/v2/${repository}/manifests/${reference}`, MANIFEST_MEDIA_TYPES.join(', '));
+    const bytes = Buffer.from(await response.arrayBuffer());
+    const digest = response.headers.get('docker-content-digest') ?? reference;
+
+    return { digest, mediaType: response.headers.get('content-type') ?? undefined, bytes };
+  }
+
+  async getBlob(repository: string, digest: string): Promise<Buffer> {
+    const response = await this.get(`/v2/${repository}/blobs/${digest}`, '*/*');
+    return Buffer.from(await response.arrayBuffer());
+  }
+
+  private async get(path: string, accept: string): Promise<Response> {
+    const headers: Record<string, string> = { accept };
+    if (this.options.username !== undefined) {
+      headers.authorization = `Basic ${Buffer.from(`${this.options.username}:${this.options.password ?? ''}`).toString('base64')}`;
+    }
+
+    let response: Response;
+    try {
+      response = await fetch(`${this.base}${path}`, { headers, signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000) });
+    } catch (error) {
+      throw new RegistryError(`Registry request GET ${this.base}${path} failed: ${(error as Error).message}`, undefined, { cause: error });
+    }
+
+    if (!response.ok) {
+      throw new RegistryError(`Registry request GET ${this.base}${path} failed with HTTP ${response.status}`, response.status);
+    }
+    return response;
+  }
+}

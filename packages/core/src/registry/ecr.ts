@@ -1,0 +1,48 @@
+import { BatchGetImageCommand, GetDownloadUrlForLayerCommand, type ECRClient } from '@aws-sdk/client-ecr';
+
+import { MANIFEST_MEDIA_TYPES } from '../image/manifest.ts';
+import { MAX_CONFIG_BYTES, RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
+
+/** Amazon ECR through its API: BatchGetImage for manifests, GetDownloadUrlForLayer for blobs. */
+export class EcrRegistry implements RegistryClient {
+  constructor(
+    private readonly ecr: ECRClient,
+    private readonly registryId?: string,
+  ) {}
+
+  async getManifest(repository: string, reference: string): Promise<ManifestResponse> {
+    const imageId = reference.startsWith('sha256:') ? { imageDigest: reference } : { imageTag: reference };
+    const response = await this.call(() =>
+      this.ecr.send(new BatchGetImageCommand({ registryId: this.registryId, repositoryName: repository, imageIds: [imageId], acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES] })),
+    );
+
+    const image = response.images?.[0];
+    if (!image?.imageManifest) {
+      const failure = response.failures?.[0];
+      throw new RegistryError(`ECR has no manifest for ${repository}@${reference}: ${failure?.failureReason ?? 'no image returned'}`, failure?.failureCode ?? 404);
+    }
+
+    return { digest: image.imageId?.imageDigest ?? reference, mediaType: image.imageManifestMediaType, bytes: Buffer.from(image.imageManifest, 'utf8') };
+  }
+
+  async getBlob(repository: string, digest: string): Promise<Buffer> {
+    const response = await this.call(() => this.ecr.send(new GetDownloadUrlForLayerCommand({ registryId: this.registryId, repositoryName: repository, layerDigest: digest })));
+    if (!response.downloadUrl) throw new RegistryError(`ECR returned no download URL for ${repository}@${digest}`, 404);
+
+    const blob = await fetch(response.downloadUrl);
+    if (!blob.ok) throw new RegistryError(`Downloading ${repository}@${digest} from ECR failed with HTTP ${blob.status}`, blob.status);
+
+    const length = Number(blob.headers.get('content-length') ?? 0);
+    if (length > MAX_CONFIG_BYTES) throw new RegistryError(`Blob ${digest} is ${length} bytes, over the limit of ${MAX_CONFIG_BYTES}`, 413);
+    return Buffer.from(await blob.arrayBuffer());
+  }
+
+  private async call<T>(send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      const name = (error as { name?: string }).name;
+      throw new RegistryError(`ECR request failed: ${(error as Error).message}`, name, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import type { Digest } from '../digest.ts';
+
+/** A manifest or index as the registry served it: the exact bytes, so the digest can be checked. */
+export interface ManifestResponse {
+  digest: Digest;
+  mediaType?: string;
+  bytes: Buffer;
+}
+
+/**
+ * Read access to an image registry. ECR and OCI Distribution registries implement it, so the
+ * push flow works the same on AWS and against a local registry.
+ */
+export interface RegistryClient {
+  /** Gets a manifest or index by digest or tag. */
+  getManifest(repository: string, reference: string): Promise<ManifestResponse>;
+  /** Gets a blob (a config, or a layer) by digest. */
+  getBlob(repository: string, digest: Digest): Promise<Buffer>;
+}
+
+/** A registry request that failed; `status` is the HTTP status or the AWS error name. */
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number | string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RegistryError';
+  }
+
+  /** Not found and access errors will not change on a retry; throttling and 5xx may. */
+  get retryable(): boolean {
+    if (typeof this.status === 'number') return this.status === 429 || this.status >= 500;
+    return this.status === 'ThrottlingException' || this.status === 'ServerException';
+  }
+}
+
+/** Manifests and configs are small; anything larger than this is not an image manifest. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;

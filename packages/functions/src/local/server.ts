@@ -1,0 +1,227 @@
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+
+import { ECRClient } from '@aws-sdk/client-ecr';
+import {
+  consoleLogger,
+  createDocumentClient,
+  DistributionRegistry,
+  ensureTable,
+  fetchImage,
+  InvalidInputError,
+  MANIFEST_MEDIA_TYPES,
+  recordImage,
+  startLocalDynamo,
+  Store,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '@stratum/core';
+import { createGraphQLServer, localAuthenticator } from '@stratum/graphql';
+
+import { handleImagePushed } from '../image-pushed.ts';
+import type { HandlerOutcome } from '../outcome.ts';
+import type { HandlerDependencies } from '../runtime.ts';
+import { handleScanCompleted } from '../scan-completed.ts';
+import { parseRegistryNotification } from './registry-notification.ts';
+import { ingestSamples } from './samples.ts';
+
+export const LOCAL_TENANT = 'local';
+const TABLE_NAME = 'stratum';
+/** Largest request body the local server reads; scan reports of big images reach tens of MB. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export const EXAMPLE_QUERY = `{
+  images(repository: "bkimminich/juice-shop", first: 1) {
+    edges { node {
+      digest repository tags
+      baseImage { name method confidence layerCount evidence }
+      summary { total base { total critical high } application { total critical high } }
+      findings(first: 5, filter: { origin: APPLICATION }) {
+        edges { node { vulnerabilityId severity package { name version } origin layer { index createdBy } } }
+      }
+    } }
+  }
+}`;
+
+export interface LocalServerOptions {
+  /** Folder for the store's files; created when missing. */
+  dataDir: string;
+  port?: number;
+  host?: string;
+  /** Registry that push events and registry notifications are read from, for example http://127.0.0.1:5000. */
+  registryUrl?: string;
+  /** Reads ECR for events, with the AWS credentials of the environment, when true. */
+  useAwsEcr?: boolean;
+  seedSamples?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface LocalServer {
+  url: string;
+  store: Store;
+  close(): Promise<void>;
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new InvalidInputError(`Request body is larger than ${MAX_BODY_BYTES} bytes`));
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts the local stack: dynalite persisting under `dataDir`, the GraphQL API with GraphiQL,
+ * and endpoints that accept EventBridge events (`POST /events`) and CNCF Distribution
+ * registry notifications (`POST /registry-events`), the way the Lambda functions receive them.
+ */
+export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
+  const logger = options.logger ?? consoleLogger;
+  const clock = options.clock ?? systemClock;
+  await mkdir(join(options.dataDir, 'dynamodb'), { recursive: true });
+
+  const dynamo = await startLocalDynamo({ path: join(options.dataDir, 'dynamodb') });
+  const db = createDocumentClient({ endpoint: dynamo.endpoint });
+  await ensureTable(db, TABLE_NAME);
+  const store = new Store(db, TABLE_NAME);
+
+  const marker = join(options.dataDir, 'samples-ingested');
+  if (options.seedSamples !== false && !(await exists(marker))) {
+    const results = await ingestSamples({ store: store.forTenant(LOCAL_TENANT), clock, logger });
+    await writeFile(marker, `${JSON.stringify(results, null, 2)}\n`);
+    logger.info('ingested sample reports', { samples: results.length, findings: results.reduce((sum, result) => sum + result.findingCount, 0) });
+  }
+
+  const registry = options.registryUrl ? new DistributionRegistry({ url: options.registryUrl }) : undefined;
+  const dependencies: HandlerDependencies = {
+    store,
+    clock,
+    logger,
+    ecr: (region) => new ECRClient({ region }),
+    tenantForAccount: () => LOCAL_TENANT,
+  };
+
+  const yoga = createGraphQLServer({ store, clock, logger, authenticate: localAuthenticator(LOCAL_TENANT), graphiql: true, defaultQuery: EXAMPLE_QUERY });
+
+  const handleEvent = async (event: unknown): Promise<HandlerOutcome> => {
+    const detailType = (event as { 'detail-type'?: unknown } | null)?.['detail-type'];
+    if (detailType === 'ECR Image Action') {
+      if (!registry && !options.useAwsEcr) {
+        throw new InvalidInputError('Local mode reads pushed images from a registry: set STRATUM_REGISTRY_URL (for example http://127.0.0.1:5000), or STRATUM_LOCAL_ECR=aws to read Amazon ECR');
+      }
+      return handleImagePushed(dependencies, event, registry ? () => registry : undefined);
+    }
+    if (detailType === 'ECR Image Scan' || detailType === 'Inspector2 Scan') {
+      if (!options.useAwsEcr) {
+        throw new InvalidInputError('Scan findings are read from Amazon ECR: set STRATUM_LOCAL_ECR=aws with AWS credentials, or upload the report with the ingestScanReport mutation');
+      }
+      return handleScanCompleted(dependencies, event);
+    }
+    throw new InvalidInputError(`Unsupported event detail-type ${JSON.stringify(detailType)}: expected ECR Image Action, ECR Image Scan or Inspector2 Scan`, { path: 'detail-type', value: detailType });
+  };
+
+  const handleRegistryNotification = async (body: unknown): Promise<unknown[]> => {
+    if (!registry) throw new InvalidInputError('Registry notifications need STRATUM_REGISTRY_URL, the registry to read the pushed manifests from');
+
+    const pushes = parseRegistryNotification(body).filter((event) => event.action === 'push' && MANIFEST_MEDIA_TYPES.includes(event.target.mediaType));
+    const results = [];
+    for (const push of pushes) {
+      const fetched = await fetchImage(registry, push.target.repository, push.target.digest);
+      const image = await recordImage(
+        { store: store.forTenant(LOCAL_TENANT), clock, logger },
+        {
+          manifestDigest: fetched.manifestDigest,
+          indexDigest: fetched.indexDigest,
+          repository: push.target.repository,
+          tags: push.target.tag ? [push.target.tag] : [],
+          pushedAt: push.timestamp ?? clock.now().toISOString(),
+          manifest: fetched.manifest,
+          config: fetched.config,
+          annotations: fetched.annotations,
+        },
+      );
+      results.push({ eventId: push.id, imageKey: image.key, layers: image.layers.length });
+    }
+    return results;
+  };
+
+  const server: Server = createServer(async (request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+
+    const reply = (status: number, body: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    };
+
+    try {
+      if (path === '/events' || path === '/registry-events') {
+        if (request.method !== 'POST') return reply(405, { error: `Use POST ${path}` });
+
+        const text = (await readBody(request)).toString('utf8');
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          throw new InvalidInputError('The request body is not valid JSON');
+        }
+
+        if (path === '/events') {
+          const outcome = await handleEvent(body);
+          return reply(outcome.status === 'rejected' ? 400 : 200, outcome);
+        }
+        return reply(200, { stored: await handleRegistryNotification(body) });
+      }
+
+      if (path === '/' && request.method === 'GET') {
+        response.writeHead(302, { location: '/graphql' });
+        return response.end();
+      }
+
+      // Everything else goes to yoga, which serves /graphql and answers 404 for other paths.
+      return yoga.handle(request, response);
+    } catch (error) {
+      const status = error instanceof InvalidInputError ? 400 : 500;
+      logger.error('local request failed', { path, error: (error as Error).message });
+      return reply(status, { error: status === 400 ? (error as Error).message : 'Unexpected error; see the server log' });
+    }
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 4000, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
+    store,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      db.destroy();
+      await dynamo.close();
+    },
+  };
+}

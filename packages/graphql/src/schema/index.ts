@@ -1,0 +1,11 @@
+import { builder } from '../builder.ts';
+
+import './scalars.ts';
+import './enums.ts';
+import './layer.ts';
+import './finding.ts';
+import './image.ts';
+import './vulnerability.ts';
+import './ingest.ts';
+
+export const schema = builder.toSchema({ sortSchema: true });

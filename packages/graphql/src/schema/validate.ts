@@ -1,0 +1,30 @@
+import { InvalidInputError, type FindingFilter, type LayerOrigin, type Severity } from '@stratum/core';
+
+const VULNERABILITY_ID = /^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9:._-]+$/;
+
+export function validateVulnerabilityId(value: string, field: string): string {
+  const id = value.trim();
+  if (!VULNERABILITY_ID.test(id) || id.length > 128) {
+    throw new InvalidInputError(`Invalid ${field} ${JSON.stringify(value)}: expected an id such as CVE-2021-44228, GHSA-jfh8-c2jp-5v3q or DSA-5000-1`, { path: field, value });
+  }
+  return id;
+}
+
+export function validateFindingFilter(input: {
+  origin?: LayerOrigin | null;
+  severity?: Severity[] | null;
+  vulnerabilityId?: string | null;
+  packageName?: string | null;
+}): FindingFilter {
+  const packageName = input.packageName?.trim();
+  if (input.packageName != null && (!packageName || packageName.length > 512)) {
+    throw new InvalidInputError('Invalid filter.packageName: expected a package name of 1 to 512 characters', { path: 'filter.packageName', value: input.packageName });
+  }
+
+  return {
+    origin: input.origin ?? undefined,
+    severities: input.severity ?? undefined,
+    vulnerabilityId: input.vulnerabilityId == null ? undefined : validateVulnerabilityId(input.vulnerabilityId, 'filter.vulnerabilityId'),
+    packageName: packageName || undefined,
+  };
+}
