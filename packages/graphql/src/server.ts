@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 
 import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
 
+import { StratumError, type Logger } from '@stratum/core';
+
 import type { GraphQLContext, ServerDependencies } from './context.ts';
 import { toGraphQLError } from './errors.ts';
 import { schema } from './schema/index.ts';
@@ -13,12 +15,29 @@ export interface ServerOptions extends ServerDependencies {
   defaultQuery?: string;
 }
 
+/**
+ * Routes yoga's own log lines to the service logger. Errors a client caused (invalid input,
+ * not found) are its answer, not a fault of the service, so they are logged at debug level.
+ */
+function yogaLogger(logger: Logger) {
+  const describe = (args: unknown[]) => args.map((arg) => (arg instanceof Error ? `${arg.name}: ${arg.message}` : String(arg))).join(' ');
+  const isClientError = (args: unknown[]) => args.some((arg) => arg instanceof StratumError && arg.code !== 'INTERNAL');
+
+  return {
+    debug: (...args: unknown[]) => logger.debug('graphql', { detail: describe(args) }),
+    info: (...args: unknown[]) => logger.info('graphql', { detail: describe(args) }),
+    warn: (...args: unknown[]) => logger.warn('graphql', { detail: describe(args) }),
+    error: (...args: unknown[]) => (isClientError(args) ? logger.debug('graphql client error', { detail: describe(args) }) : logger.error('graphql request failed', { detail: describe(args) })),
+  };
+}
+
 /** Creates the yoga server. Lambda and the local server both use it, with their own authenticator. */
 export function createGraphQLServer(options: ServerOptions): YogaServerInstance<Record<string, unknown>, GraphQLContext> {
   return createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    logging: yogaLogger(options.logger),
     graphiql: options.graphiql ? { defaultQuery: options.defaultQuery, title: 'Stratum' } : false,
     maskedErrors: {
       maskError: (error, message, isDev) => toGraphQLError(error, (inner) => defaultMaskError(inner, message, isDev)),

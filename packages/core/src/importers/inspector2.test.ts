@@ -11,8 +11,8 @@ type Json = any;
 const MANY = 'inspector2/dd-inspector2-listfindings-7ecr-1ec2.json';
 const ONE = 'inspector2/dd-inspector2-listfindings-ecr-debian10-one.json';
 const ZERO = 'inspector2/dd-inspector2-listfindings-zero.json';
-const FINDING_EVENT = 'events/eventbridge-inspector2-finding-ecr.json';
-const SCAN_EVENT = 'events/eventbridge-inspector2-scan-ecr.json';
+const FINDING_EVENT = '../events/eventbridge-inspector2-finding-ecr.json';
+const SCAN_EVENT = '../events/eventbridge-inspector2-scan-ecr.json';
 
 const MANY_IMAGE = 'sha256:d667ad018b538adadb5bd1db75836c8561b23bc7d31d9cd8941fa74f5df93802';
 const ONE_IMAGE = 'sha256:c667ad018b538adadb5bd1db75836c8561b23bc7d31d9cd8941fa74f5df93802';

@@ -121,9 +121,12 @@ function parseConfig(value: unknown): ImageConfig | undefined {
   return parseImageConfig(value);
 }
 
-/** A scan of an image archive or a registry image; file system and repository scans name no image. */
-function isImageArtifact(type: string | undefined): boolean {
-  return type === undefined || type === 'container_image';
+/**
+ * A scan of a registry image names it; file system and repository scans name no image, and a
+ * scan of an image archive names the archive's path, which is no repository either.
+ */
+function isImageArtifact(type: string | undefined, name: string | undefined): boolean {
+  return (type === undefined || type === 'container_image') && !/\.(tar|tar\.gz|tgz)$/.test(name ?? '');
 }
 
 function findingsOf(results: TrivyResult[], osFamily: string | undefined): ReportedFinding[] {
@@ -151,7 +154,7 @@ export const trivyImporter: Importer = {
     const report = parseWith(currentSchema, document, FORMAT);
     const metadata = report.Metadata ?? {};
     const repoDigest = metadata.RepoDigests?.[0] ? parseReference(metadata.RepoDigests[0]) : undefined;
-    const named = [...(metadata.RepoTags ?? []), ...(isImageArtifact(report.ArtifactType) && report.ArtifactName ? [report.ArtifactName] : [])].map(parseReference);
+    const named = [...(metadata.RepoTags ?? []), ...(isImageArtifact(report.ArtifactType, report.ArtifactName) && report.ArtifactName ? [report.ArtifactName] : [])].map(parseReference);
     const config = parseConfig(metadata.ImageConfig);
 
     const image: ReportImage = {

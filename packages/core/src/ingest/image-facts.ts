@@ -28,7 +28,8 @@ export interface ImageUpdate {
  */
 export async function findExisting(context: IngestContext, update: ImageUpdate): Promise<Image | undefined> {
   const byDigest = update.manifestDigest ? await context.store.getImage(update.manifestDigest) : undefined;
-  const byImageId = update.imageId ? await context.store.getImage(update.imageId) : undefined;
+  const imageId = update.imageId ?? update.manifest?.config.digest;
+  const byImageId = imageId ? await context.store.getImage(imageId) : undefined;
 
   if (byDigest && byImageId && byDigest.key !== byImageId.key) {
     // NOTE: the record stored under the image ID alone keeps its own findings; only the alias moves.
