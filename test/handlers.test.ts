@@ -49,8 +49,10 @@ let blobUrl: string;
 let tenantNumber = 0;
 let tenant: string;
 
-function spyLogger(): Logger & { error: ReturnType<typeof vi.fn> } {
-  return { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+type LogMethod = Logger['error'];
+
+function spyLogger() {
+  return { debug: vi.fn<LogMethod>(), info: vi.fn<LogMethod>(), warn: vi.fn<LogMethod>(), error: vi.fn<LogMethod>() };
 }
 
 function dependencies(logger: Logger = silentLogger): HandlerDependencies {
@@ -75,7 +77,7 @@ async function findingsOf(digest: string): Promise<Finding[]> {
   return page.items.map((edge) => edge.node);
 }
 
-/** The AWS push sample with the digest, repository and tag of the defectdojo fixture, plus the given detail fields. */
+/** Copies the AWS push sample with the digest, repository and tag of the defectdojo fixture, plus the given detail fields. */
 function pushEvent(detail: Record<string, unknown> = {}): Json {
   const event: Json = readFixture('events/eventbridge-ecr-image-action-push.json');
   Object.assign(event.detail, { 'image-digest': MANIFEST_DIGEST, 'repository-name': REPOSITORY, 'image-tag': TAG }, detail);
@@ -96,7 +98,7 @@ function mockRegistry(manifestText = MANIFEST_TEXT): void {
   ecrMock.on(GetDownloadUrlForLayerCommand).resolves({ downloadUrl: `${blobUrl}/${CONFIG_DIGEST}`, layerDigest: CONFIG_DIGEST });
 }
 
-/** A basic scanning page for the basic sample event's image, with one copy of the sample finding per CVE id. */
+/** Builds a basic scanning page for the basic sample event's image, with one copy of the sample finding per CVE id. */
 function basicPage(cveIds: string[], nextToken?: string): Json {
   const page: Json = readFixture('reports/ecr/ecr-basic-describe-image-scan-findings-apiref.json');
   const template = page.imageScanFindings.findings[0];
@@ -110,7 +112,7 @@ function basicPage(cveIds: string[], nextToken?: string): Json {
   return page;
 }
 
-/** Answers DescribeImageScanFindings with the first page, and with the next page for each page's nextToken. */
+/** Mocks DescribeImageScanFindings to return the first page, then the page after the one whose nextToken the request carries. */
 function mockScanPages(pages: Json[]): void {
   ecrMock.on(DescribeImageScanFindingsCommand).callsFake((input: { nextToken?: string }) => {
     const index = input.nextToken === undefined ? 0 : pages.findIndex((page) => page.nextToken === input.nextToken) + 1;
@@ -119,7 +121,7 @@ function mockScanPages(pages: Json[]): void {
 }
 
 /**
- * An enhanced scanning page for `digest`, with one finding per CVE id and layer hash. The
+ * Builds an enhanced scanning page for `digest`, with one finding per CVE id and layer hash. The
  * AWS documentation's sample has trailing commas, which the API never sends, so they are removed.
  */
 function enhancedPage(digest: string, repository: string, findings: Array<{ cve: string; layerHash: string }>): Json {

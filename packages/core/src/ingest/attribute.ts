@@ -1,7 +1,7 @@
 import { chainIds } from '../digest.ts';
 import type { Finding, LayerOrigin } from '../finding.ts';
 import { applyOrigins, detectBaseImage, hardenedCatalog, type BaseCandidate } from '../image/attribution.ts';
-import type { Image, ScanSummary } from '../image/model.ts';
+import { resolveLayer, type Image, type ScanSummary } from '../image/model.ts';
 import type { Severity } from '../severity.ts';
 import type { IngestContext } from './context.ts';
 
@@ -45,11 +45,15 @@ export async function attributeLayers(context: IngestContext, image: Image): Pro
   return { ...image, baseImage, layers: applyOrigins(image.layers, baseImage) };
 }
 
-/** Sets each finding's layer origin from the image's layers. */
+/**
+ * Places each finding in the image's layers and sets its origin. A finding whose layer was
+ * not known when it was ingested is resolved again, because a later push can bring the layers.
+ */
 export function withOrigins(image: Image, findings: Finding[]): Finding[] {
   return findings.map((finding) => {
-    const origin: LayerOrigin = finding.layerIndex === undefined ? 'UNKNOWN' : (image.layers[finding.layerIndex]?.origin ?? 'UNKNOWN');
-    return origin === finding.origin ? finding : { ...finding, origin };
+    const layerIndex = finding.layerIndex ?? resolveLayer(image.layers, finding.layer)?.index;
+    const origin: LayerOrigin = layerIndex === undefined ? 'UNKNOWN' : (image.layers[layerIndex]?.origin ?? 'UNKNOWN');
+    return origin === finding.origin && layerIndex === finding.layerIndex ? finding : { ...finding, layerIndex, origin };
   });
 }
 
@@ -64,6 +68,8 @@ export function countFindings(findings: readonly Finding[]): ScanSummary['counts
   return counts;
 }
 
+/** True when both images have the same base and the same layers with the same origins, so findings need no move. */
 export function sameAttribution(a: Image, b: Image): boolean {
-  return JSON.stringify([a.baseImage, a.layers.map((layer) => layer.origin)]) === JSON.stringify([b.baseImage, b.layers.map((layer) => layer.origin)]);
+  const shape = (image: Image) => JSON.stringify([image.baseImage, image.layers.map((layer) => [layer.digest, layer.diffId, layer.origin])]);
+  return shape(a) === shape(b);
 }

@@ -23,9 +23,13 @@ export interface IngestResult {
   unchanged: boolean;
 }
 
-/** A finding's identity within an image: the same vulnerability in the same package at the same place. */
-function findingId(finding: ReportedFinding, layerIndex: number | undefined): string {
-  const parts = [finding.vulnerabilityId, finding.package.type, finding.package.name, finding.package.version, finding.package.purl ?? '', finding.package.path ?? '', layerIndex ?? ''];
+/**
+ * A finding's identity within an image: the same vulnerability in the same package at the same
+ * place. The layer is taken as the report names it, so the id stays when the layers become known.
+ */
+function findingId(finding: ReportedFinding): string {
+  const layer = finding.layer?.diffId ?? finding.layer?.digest ?? finding.layer?.hash ?? '';
+  const parts = [finding.vulnerabilityId, finding.package.type, finding.package.name, finding.package.version, finding.package.purl ?? '', finding.package.path ?? '', layer];
   return sha256(parts.join('\n')).slice(7, 31);
 }
 
@@ -34,7 +38,7 @@ function placeFindings(reported: ReportedFinding[], layers: Layer[], imageKey: s
 
   for (const finding of reported) {
     const layerIndex = resolveLayer(layers, finding.layer)?.index;
-    const id = findingId(finding, layerIndex);
+    const id = findingId(finding);
     if (!byId.has(id)) byId.set(id, { ...finding, id, imageKey, layerIndex, origin: 'UNKNOWN' });
   }
 
