@@ -238,4 +238,19 @@ describe('queries', () => {
     expect(juice.items.every(({ node }) => node.finding.origin === 'BASE')).toBe(true);
     expect(openssl.items.map(({ node }) => node.image.repository)).toContain('library/alpine');
   });
+
+  it('finds a finding by its alias', async () => {
+    const report = parseReport(readFixture(JUICE_SHOP));
+    const source = report.findings.find((finding) => finding.vulnerabilityId === 'CVE-2021-42378')!;
+    const ghsa: ParsedReport = { ...report, findings: [{ ...source, vulnerabilityId: 'GHSA-aaaa-bbbb-cccc', aliases: ['CVE-2021-42378', 'cve-2021-42378'] }] };
+    const result = await ingestReport(context(), { report: ghsa });
+
+    const byAlias = await store().listOccurrences('CVE-2021-42378', { first: 10 });
+    const inImage = await store().listFindings(result.image, { vulnerabilityId: 'CVE-2021-42378' }, { first: 10 });
+    const all = await store().listFindings(result.image, {}, { first: 10 });
+
+    expect(byAlias.items.map(({ node }) => node.finding.vulnerabilityId)).toEqual(['GHSA-aaaa-bbbb-cccc']);
+    expect(inImage.items).toHaveLength(1);
+    expect(all.items).toHaveLength(1);
+  });
 });

@@ -18,7 +18,12 @@ export function toGraphQLError(error: unknown, mask: (error: unknown) => Error):
     return new GraphQLError(original.message, {
       nodes: error instanceof GraphQLError ? error.nodes : undefined,
       path: error instanceof GraphQLError ? error.path : undefined,
-      extensions: { code: original.code, ...(details?.path ? { field: details.path } : {}) },
+      extensions: {
+        code: original.code,
+        ...(details?.path ? { field: details.path } : {}),
+        // yoga answers with this HTTP status; a missing credential is a 401 for proxies and clients alike.
+        ...(original.code === 'UNAUTHENTICATED' ? { http: { status: 401 } } : {}),
+      },
     });
   }
 

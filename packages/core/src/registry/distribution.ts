@@ -1,5 +1,5 @@
 import { MANIFEST_MEDIA_TYPES } from '../image/manifest.ts';
-import { RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
+import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, readLimited, RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
 
 export interface DistributionOptions {
   /** Base URL of the registry, for example http://127.0.0.1:5000. */
@@ -23,7 +23,7 @@ export class DistributionRegistry implements RegistryClient {
 
   async getManifest(repository: string, reference: string): Promise<ManifestResponse> {
     const response = await this.get(`/v2/${repository}/manifests/${reference}`, MANIFEST_MEDIA_TYPES.join(', '));
-    const bytes = Buffer.from(await response.arrayBuffer());
+    const bytes = await readLimited(response, MAX_MANIFEST_BYTES, reference);
     const digest = response.headers.get('docker-content-digest') ?? reference;
 
     return { digest, mediaType: response.headers.get('content-type') ?? undefined, bytes };
@@ -31,7 +31,7 @@ export class DistributionRegistry implements RegistryClient {
 
   async getBlob(repository: string, digest: string): Promise<Buffer> {
     const response = await this.get(`/v2/${repository}/blobs/${digest}`, '*/*');
-    return Buffer.from(await response.arrayBuffer());
+    return readLimited(response, MAX_CONFIG_BYTES, digest);
   }
 
   private async get(path: string, accept: string): Promise<Response> {

@@ -1,7 +1,10 @@
 import { BatchGetImageCommand, GetDownloadUrlForLayerCommand, type ECRClient } from '@aws-sdk/client-ecr';
 
 import { MANIFEST_MEDIA_TYPES } from '../image/manifest.ts';
-import { MAX_CONFIG_BYTES, RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
+import { MAX_CONFIG_BYTES, readLimited, RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
+
+/** Blob downloads that take longer than this fail, so a stalled transfer cannot hold a Lambda until its own timeout. */
+const DOWNLOAD_TIMEOUT_MS = 30_000;
 
 /** Amazon ECR through its API: BatchGetImage for manifests, GetDownloadUrlForLayer for blobs. */
 export class EcrRegistry implements RegistryClient {
@@ -29,12 +32,15 @@ export class EcrRegistry implements RegistryClient {
     const response = await this.call(() => this.ecr.send(new GetDownloadUrlForLayerCommand({ registryId: this.registryId, repositoryName: repository, layerDigest: digest })));
     if (!response.downloadUrl) throw new RegistryError(`ECR returned no download URL for ${repository}@${digest}`, 404);
 
-    const blob = await fetch(response.downloadUrl);
+    let blob: Response;
+    try {
+      blob = await fetch(response.downloadUrl, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
+    } catch (error) {
+      throw new RegistryError(`Downloading ${repository}@${digest} from ECR failed: ${(error as Error).message}`, 'DownloadFailed', { cause: error });
+    }
     if (!blob.ok) throw new RegistryError(`Downloading ${repository}@${digest} from ECR failed with HTTP ${blob.status}`, blob.status);
 
-    const length = Number(blob.headers.get('content-length') ?? 0);
-    if (length > MAX_CONFIG_BYTES) throw new RegistryError(`Blob ${digest} is ${length} bytes, over the limit of ${MAX_CONFIG_BYTES}`, 413);
-    return Buffer.from(await blob.arrayBuffer());
+    return readLimited(blob, MAX_CONFIG_BYTES, digest);
   }
 
   private async call<T>(send: () => Promise<T>): Promise<T> {

@@ -39,3 +39,24 @@ export class RegistryError extends Error {
 /** Manifests and configs are small; anything larger than this is not an image manifest. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
+/** Reads a response body up to `limit` bytes, whether or not the server sent a content-length. */
+export async function readLimited(response: Response, limit: number, what: string): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  const reader = response.body?.getReader();
+  let size = 0;
+
+  while (reader) {
+    const { done, value } = await reader.read();
+    if (done) break;
+
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel();
+      throw new RegistryError(`${what} is larger than the limit of ${limit} bytes`, 413);
+    }
+    chunks.push(value);
+  }
+
+  return Buffer.concat(chunks);
+}

@@ -4,7 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { tableDefinition } from './table.ts';
 
 export interface ClientOptions {
-  /** A DynamoDB-compatible endpoint such as the local dynalite server; the AWS default when omitted. */
+  /** A DynamoDB-compatible endpoint such as the local dynalite server; STRATUM_DYNAMODB_ENDPOINT, then the AWS default, when omitted. */
   endpoint?: string;
   region?: string;
 }
@@ -14,9 +14,10 @@ export interface ClientOptions {
  * ones keep a developer's real AWS credentials out of local runs.
  */
 export function createDocumentClient(options: ClientOptions = {}): DynamoDBDocumentClient {
-  const local = options.endpoint !== undefined;
+  const endpoint = options.endpoint ?? process.env.STRATUM_DYNAMODB_ENDPOINT;
+  const local = endpoint !== undefined;
   const client = new DynamoDBClient({
-    endpoint: options.endpoint,
+    endpoint,
     region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
     ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   });

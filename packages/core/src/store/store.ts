@@ -250,9 +250,27 @@ export class TenantStore {
 
   // ---- findings --------------------------------------------------------------------------
 
-  /** Writes findings; rewriting the same finding in the same scan replaces it, so retries are safe. */
+  /**
+   * Writes findings; rewriting the same finding in the same scan replaces it, so retries are
+   * safe. Each alias gets a copy of the finding under the alias's vulnerability key, so that a
+   * search for CVE-X also finds a finding the scanner reported as GHSA-Y with CVE-X as alias.
+   */
   async putFindings(findings: Finding[]): Promise<void> {
-    await this.batchPut(findings.map((finding) => this.findingItem(finding)));
+    await this.batchPut(findings.flatMap((finding) => [this.findingItem(finding), ...this.aliasItems(finding)]));
+  }
+
+  private aliasItems(finding: Finding): Item[] {
+    const primary = finding.vulnerabilityId.toUpperCase();
+    const aliases = [...new Set(finding.aliases.map((alias) => alias.toUpperCase()))].filter((alias) => alias !== primary);
+
+    return aliases.map((alias) => ({
+      PK: keys.scan(this.tenant, finding.scanId),
+      SK: `A#${alias}#${finding.id}`,
+      GSI2PK: keys.vulnerability(this.tenant, alias),
+      GSI2SK: `${finding.imageKey}#${finding.id}`,
+      entity: 'findingAlias',
+      ...finding,
+    }));
   }
 
   private findingItem(finding: Finding): Item {
@@ -304,8 +322,8 @@ export class TenantStore {
       const response = await this.db.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'PK = :pk',
-          ExpressionAttributeValues: { ':pk': keys.scan(this.tenant, scanId) },
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :findings)',
+          ExpressionAttributeValues: { ':pk': keys.scan(this.tenant, scanId), ':findings': 'F#' },
           ExclusiveStartKey: start,
         }),
       );

@@ -11,7 +11,9 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * | layer chain     | T#t#CHAIN#chainId           | IMG#key            |                                         |                             |                                    |
  * | chain top       | T#t#TOP#chainId             | TOP                |                                         |                             |                                    |
  * | finding         | T#t#SCAN#scanId             | F#rank#findingId   | T#t#SCAN#scanId#O#origin / rank#id      | T#t#VULN#vulnId / key#id    | T#t#PKG#name / key#rank#id         |
+ * | finding alias   | T#t#SCAN#scanId             | A#alias#findingId  |                                         | T#t#VULN#alias / key#id     |                                    |
  *
+ * A finding alias is a copy of the finding under one of its aliases, so a search by any id finds it.
  * `rank` is the severity rank (0 = CRITICAL), so ascending order lists the most severe first.
  * Every GSI projects all attributes and is created with the table, because DynamoDB Local
  * stand-ins such as dynalite cannot add one later.
