@@ -14,7 +14,7 @@ export interface HistoryBoundary {
   evidence: string;
 }
 
-/** The legacy builder prefixes every instruction with the shell; BuildKit writes the instruction itself. */
+/** Tells whether the legacy builder wrote an entry: it prefixes every instruction with the shell, and BuildKit does not. */
 function isLegacyBuilder(createdBy: string | undefined): boolean {
   return createdBy !== undefined && createdBy.startsWith('/bin/sh -c ');
 }

@@ -81,15 +81,15 @@ function isAttestation(descriptor: Descriptor): boolean {
  * Picks the runnable image for a platform from an index, skipping attestation manifests.
  * The default platform is linux/amd64, the platform of most Lambda and ECS workloads.
  */
-export function selectPlatform(index: ImageIndex, wanted: Partial<Platform> = { os: 'linux', architecture: 'amd64' }): Descriptor {
+export function selectPlatform(index: ImageIndex, requested: Partial<Platform> = { os: 'linux', architecture: 'amd64' }): Descriptor {
   const runnable = index.manifests.filter((descriptor) => !isAttestation(descriptor));
 
   const match = runnable.find((descriptor) => {
     const platform = descriptor.platform;
     if (!platform) return false;
-    if (wanted.os && platform.os !== wanted.os) return false;
-    if (wanted.architecture && platform.architecture !== wanted.architecture) return false;
-    if (wanted.variant && platform.variant !== wanted.variant) return false;
+    if (requested.os && platform.os !== requested.os) return false;
+    if (requested.architecture && platform.architecture !== requested.architecture) return false;
+    if (requested.variant && platform.variant !== requested.variant) return false;
     return true;
   });
   if (match) return match;
@@ -99,7 +99,7 @@ export function selectPlatform(index: ImageIndex, wanted: Partial<Platform> = { 
 
   const available = runnable.map((d) => (d.platform ? `${d.platform.os}/${d.platform.architecture}${d.platform.variant ? `/${d.platform.variant}` : ''}` : d.digest));
   throw new InvalidInputError(
-    `Image index has no manifest for platform ${wanted.os ?? '*'}/${wanted.architecture ?? '*'}; available: ${available.join(', ') || 'none'}`,
+    `Image index has no manifest for platform ${requested.os ?? '*'}/${requested.architecture ?? '*'}; available: ${available.join(', ') || 'none'}`,
     { path: 'manifests', value: available },
   );
 }

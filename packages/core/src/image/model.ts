@@ -85,7 +85,7 @@ export interface ImageFacts {
 
 /**
  * Builds the ordered layer list. The i-th manifest layer is the compressed form of the i-th
- * diff_id, so the two lists must have the same length; history entries are aligned to the
+ * diff_id, so the two lists must have the same length. History entries are aligned to the
  * layers that produced them.
  */
 export function buildLayers(facts: ImageFacts): Layer[] {
@@ -122,7 +122,7 @@ export function buildLayers(facts: ImageFacts): Layer[] {
 }
 
 /**
- * Merges what a new source knows about the layers into what is stored: a push brings
+ * Merges a new source's facts about the layers into what is stored: a push brings
  * compressed digests, a report often only diff_ids. Layers are matched by position.
  */
 export function mergeLayers(known: Layer[], incoming: Layer[]): Layer[] {
@@ -140,7 +140,7 @@ export function mergeLayers(known: Layer[], incoming: Layer[]): Layer[] {
     const other = incoming[index]!;
     for (const field of ['digest', 'diffId'] as const) {
       if (layer[field] && other[field] && layer[field] !== other[field]) {
-        throw new InvalidInputError(`Layer ${index} has ${field} ${layer[field]} on record but the new data says ${other[field]}`, {
+        throw new InvalidInputError(`Layer ${index} has ${field} ${layer[field]} on record but the new data has ${other[field]}`, {
           path: `layers[${index}].${field}`,
           value: other[field],
         });

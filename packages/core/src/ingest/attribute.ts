@@ -5,7 +5,7 @@ import { resolveLayer, type Image, type ScanSummary } from '../image/model.ts';
 import type { Severity } from '../severity.ts';
 import type { IngestContext } from './context.ts';
 
-/** The candidate record another image would match this one by, as its base. */
+/** Builds the record by which another image can match this one as its base. */
 export function asBaseCandidate(image: Image): BaseCandidate {
   const tag = image.tags[0];
   const name = image.repository ? `${image.repository}${tag ? `:${tag}` : ''}` : undefined;
@@ -19,7 +19,7 @@ export function diffIdChain(image: Image): string[] {
 }
 
 /**
- * Decides the base image and the origin of every layer of `image` from what the store knows
+ * Decides the base image and the origin of every layer of `image` from what the store contains
  * now. Returns a new image; the input is not changed.
  */
 export async function attributeLayers(context: IngestContext, image: Image): Promise<Image> {

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { TenantStore } from '../store/store.ts';
 
-/** What every ingest step needs: the tenant's store, the time and a logger. */
+/** Dependencies of every ingest step: the tenant's store, the time and a logger. */
 export interface IngestContext {
   store: TenantStore;
   clock: Clock;

@@ -24,7 +24,7 @@ export interface ImageUpdate {
 
 /**
  * Finds the stored image for an update. An image may be known by its manifest digest, by its
- * image ID, or by both once a push or a report has joined them; the manifest digest wins.
+ * image ID, or by both once a push or a report has joined them. The manifest digest wins.
  */
 export async function findExisting(context: IngestContext, update: ImageUpdate): Promise<Image | undefined> {
   const byDigest = update.manifestDigest ? await context.store.getImage(update.manifestDigest) : undefined;
@@ -67,7 +67,7 @@ export function mergeImage(existing: Image | undefined, update: ImageUpdate, now
     ['imageId', existing?.imageId, imageId],
   ] as const) {
     if (stored && incoming && stored !== incoming) {
-      throw new InvalidInputError(`Image ${key} has ${field} ${stored} on record but the new data says ${incoming}; they are different images`, { path: field, value: incoming });
+      throw new InvalidInputError(`Image ${key} has ${field} ${stored} on record but the new data has ${incoming}, so they are different images`, { path: field, value: incoming });
     }
   }
 

@@ -46,7 +46,7 @@ function placeFindings(reported: ReportedFinding[], layers: Layer[], imageKey: s
 }
 
 /**
- * Ingests a parsed scan report: merges what it says about the image into the stored image,
+ * Ingests a parsed scan report: merges its facts about the image into the stored image,
  * decides layer origins, and replaces the image's findings with the report's. Ingesting the
  * same report twice leaves the same data, because the scan id is a digest of its content.
  */

@@ -53,7 +53,7 @@ function cursorOf(item: Item, index: string | undefined): string {
   return encodeCursor(Object.fromEntries(keyAttributes(index).map((name) => [name, item[name]])));
 }
 
-/** The table's repository: the only code that knows the key design. One instance serves one tenant. */
+/** The table's repository: the only code that depends on the key design. One instance serves one tenant. */
 export class TenantStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -449,7 +449,7 @@ export class TenantStore {
   // ---- helpers ---------------------------------------------------------------------------
 
   /**
-   * Runs a Query page: asks for one item more than requested to learn whether a next page
+   * Runs a Query page: requests one item more than requested to learn whether a next page
    * exists, and with a filter keeps reading until the page is full or the partition ends.
    */
   private async queryPage<T>(input: QueryInput, index: string | undefined, page: PageRequest): Promise<Page<T>> {
