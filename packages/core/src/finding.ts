@@ -1,5 +1,6 @@
 import type { Digest } from './digest.ts';
 import type { Severity } from './severity.ts';
+import type { FindingVex } from './vex/matcher.ts';
 
 /** Where a layer comes from: the base image's vendor, the application's own build, or undecided. */
 export const LAYER_ORIGINS = ['BASE', 'APPLICATION', 'UNKNOWN'] as const;
@@ -60,4 +61,6 @@ export interface Finding extends ReportedFinding {
   layerIndex?: number;
   origin: LayerOrigin;
   scanId: string;
+  /** The VEX decision that applies, when a statement matches. */
+  vex?: FindingVex;
 }

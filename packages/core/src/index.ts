@@ -28,3 +28,11 @@ export { DistributionRegistry, type DistributionOptions } from './registry/distr
 export { mergeEcrPages } from './importers/ecr.ts';
 export { groupInspectorFindingsByImage } from './importers/inspector2.ts';
 export { digestSchema, parseWith, formatPath } from './validation.ts';
+export * from './vex/model.ts';
+export * from './vex/matcher.ts';
+export * from './vex/image-identifier.ts';
+export * from './vex/package-match.ts';
+export * from './vex/apply.ts';
+export * from './vex/export.ts';
+export * from './vex/parsers/index.ts';
+export { VexStore, VEX_DOCUMENT_STATES, type VexDocumentRecord, type VexDocumentState, type VexHistoryEntry } from './store/vex-store.ts';

@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-import type { Authenticator } from './context.ts';
+import type { Authenticator, Principal } from './context.ts';
 import { UnauthenticatedError } from './errors.ts';
 
 /** Local mode: one tenant, no credential. Only for the embedded default on a developer's machine. */
 export function localAuthenticator(tenant = 'local'): Authenticator {
-  return () => tenant;
+  return () => ({ tenant, actor: 'local-user' });
 }
 
 /**
@@ -22,7 +22,7 @@ export function apiKeyAuthenticator(configuration: string): Authenticator {
       if (!hash || !tenant || !/^[a-f0-9]{64}$/.test(hash)) {
         throw new Error('Invalid STRATUM_API_KEYS entry: expected <sha256 hex of the key>=<tenant>, separated by commas');
       }
-      return { hash: Buffer.from(hash, 'hex'), tenant };
+      return { hash: Buffer.from(hash, 'hex'), tenant, actor: `api-key:${hash.slice(0, 12)}` };
     });
 
   return (request) => {
@@ -32,7 +32,7 @@ export function apiKeyAuthenticator(configuration: string): Authenticator {
     const digest = createHash('sha256').update(key).digest();
     const match = entries.find((entry) => timingSafeEqual(entry.hash, digest));
     if (!match) throw new UnauthenticatedError('Invalid API key');
-    return match.tenant;
+    return { tenant: match.tenant, actor: match.actor };
   };
 }
 
@@ -43,17 +43,18 @@ export function apiKeyAuthenticator(configuration: string): Authenticator {
 export function jwtClaimAuthenticator(claimName = 'tenant'): Authenticator {
   return (_request, serverContext) => {
     const event = serverContext.event as { requestContext?: { authorizer?: { jwt?: { claims?: Record<string, unknown> } } } } | undefined;
-    const tenant = event?.requestContext?.authorizer?.jwt?.claims?.[claimName];
+    const claims = event?.requestContext?.authorizer?.jwt?.claims;
+    const tenant = claims?.[claimName];
     if (typeof tenant !== 'string' || tenant === '') {
       throw new UnauthenticatedError(`Missing credential: the request has no verified JWT with a ${claimName} claim`);
     }
-    return tenant;
+    return { tenant, actor: typeof claims?.sub === 'string' ? `jwt:${claims.sub}` : 'jwt' };
   };
 }
 
 /** Accepts the first authenticator that succeeds; used when API keys and JWTs are both enabled. */
 export function anyAuthenticator(...authenticators: Authenticator[]): Authenticator {
-  return async (request, serverContext) => {
+  return async (request, serverContext): Promise<Principal | string> => {
     let lastError: unknown;
     for (const authenticate of authenticators) {
       try {

@@ -3,6 +3,8 @@ import type { Clock, Logger, Store, TenantStore } from '@stratum/core';
 /** Per-request context. The tenant comes from the request's credential, never from an argument. */
 export interface GraphQLContext {
   tenant: string;
+  /** Who sent the request, for audit records: a JWT subject, an API key's id, or the local user. */
+  actor: string;
   store: TenantStore;
   clock: Clock;
   logger: Logger;
@@ -17,5 +19,11 @@ export interface ServerDependencies {
   authenticate: Authenticator;
 }
 
-/** Maps a request to its tenant, or throws an UnauthenticatedError. */
-export type Authenticator = (request: Request, serverContext: Record<string, unknown>) => Promise<string> | string;
+/** The tenant a request acts for, and who sent it. */
+export interface Principal {
+  tenant: string;
+  actor: string;
+}
+
+/** Maps a request to its principal (or just its tenant), or throws an UnauthenticatedError. */
+export type Authenticator = (request: Request, serverContext: Record<string, unknown>) => Promise<Principal | string> | Principal | string;

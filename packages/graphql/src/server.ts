@@ -43,10 +43,12 @@ export function createGraphQLServer(options: ServerOptions): YogaServerInstance<
       maskError: (error, message, isDev) => toGraphQLError(error, (inner) => defaultMaskError(inner, message, isDev)),
     },
     context: async ({ request, ...serverContext }) => {
-      const tenant = await options.authenticate(request, serverContext);
+      const principal = await options.authenticate(request, serverContext);
+      const { tenant, actor } = typeof principal === 'string' ? { tenant: principal, actor: `tenant:${principal}` } : principal;
       const requestId = request.headers.get('x-request-id') ?? randomUUID();
       return {
         tenant,
+        actor,
         requestId,
         store: options.store.forTenant(tenant),
         clock: options.clock,

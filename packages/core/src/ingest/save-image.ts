@@ -1,6 +1,7 @@
 import type { Finding } from '../finding.ts';
 import type { Image } from '../image/model.ts';
 import { asBaseCandidate, attributeLayers, countFindings, diffIdChain, sameAttribution, withOrigins } from './attribute.ts';
+import { applyVex, loadVexIndex } from '../vex/apply.ts';
 import type { IngestContext } from './context.ts';
 
 /** Images built on a newly stored base that one ingest re-attributes; the rest wait for their next push or scan. */
@@ -35,7 +36,7 @@ export async function saveImageFacts(context: IngestContext, image: Image, previ
 /** Stores a new scan of an image: findings first, then the image pointing at them, then cleanup. */
 export async function saveScan(context: IngestContext, image: Image, findings: Finding[], previous: Image | undefined): Promise<Image> {
   const attributed = await attributeLayers(context, image);
-  const placed = withOrigins(attributed, findings);
+  const placed = applyVex(await loadVexIndex(context), attributed, withOrigins(attributed, findings));
   const scan = { ...image.scan!, findingCount: placed.length, counts: countFindings(placed) };
   const saved: Image = { ...attributed, scan };
 
@@ -59,7 +60,8 @@ async function rewriteFindingsIfMoved(context: IngestContext, image: Image, prev
   if (!image.scan || (previous && sameAttribution(previous, image))) return image;
 
   const findings = await context.store.allFindings(image.scan.id);
-  const placed = withOrigins(image, findings);
+  // Origins decide the scope of base-image VEX statements, so VEX is evaluated again too.
+  const placed = applyVex(await loadVexIndex(context), image, withOrigins(image, findings));
   const moved = placed.filter((finding, index) => finding !== findings[index]);
   if (moved.length === 0) return image;
 

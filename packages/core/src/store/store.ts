@@ -1,6 +1,5 @@
 import {
   BatchGetCommand,
-  BatchWriteCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
@@ -15,11 +14,13 @@ import type { Finding, LayerOrigin } from '../finding.ts';
 import type { BaseCandidate } from '../image/attribution.ts';
 import type { Image } from '../image/model.ts';
 import { SEVERITIES, severityRank, type Severity } from '../severity.ts';
+import type { VexStatus } from '../vex/model.ts';
+import { batchWrite, type WriteRequest } from './batch.ts';
 import { keys, assertTenant } from './keys.ts';
 import { assertPageSize, decodeCursor, encodeCursor, type Page, type PageRequest } from './paging.ts';
 import { INDEXES } from './table.ts';
+import { VexStore } from './vex-store.ts';
 
-const BATCH_WRITE_SIZE = 25;
 const BATCH_GET_SIZE = 100;
 /** Upper bound on Query calls behind one filtered page, so a sparse filter cannot loop for long. */
 const MAX_QUERIES_PER_PAGE = 20;
@@ -29,6 +30,8 @@ export interface FindingFilter {
   severities?: Severity[];
   vulnerabilityId?: string;
   packageName?: string;
+  /** VEX statuses to keep; NONE keeps findings that no statement decides. */
+  vexStatuses?: Array<VexStatus | 'NONE'>;
 }
 
 /** One occurrence of a vulnerability: the finding and the image it is in. */
@@ -55,12 +58,16 @@ function cursorOf(item: Item, index: string | undefined): string {
 
 /** The table's repository: the only code that depends on the key design. One instance serves one tenant. */
 export class TenantStore {
+  /** The tenant's VEX documents, statements and finding history. */
+  readonly vex: VexStore;
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
     readonly tenant: string,
   ) {
     assertTenant(tenant);
+    this.vex = new VexStore(db, tableName, tenant);
   }
 
   // ---- images ----------------------------------------------------------------------------
@@ -393,6 +400,23 @@ export class TenantStore {
       conditions.push(`#severity IN (${placeholders.join(', ')})`);
     }
 
+    if (filter.vexStatuses && filter.vexStatuses.length > 0) {
+      names['#vex'] = 'vex';
+      names['#vexStatus'] = 'status';
+      const statuses = [...new Set(filter.vexStatuses)];
+      const parts: string[] = [];
+      const decided = statuses.filter((status) => status !== 'NONE');
+      if (decided.length > 0) {
+        const placeholders = decided.map((status, i) => {
+          values[`:vex${i}`] = status;
+          return `:vex${i}`;
+        });
+        parts.push(`#vex.#vexStatus IN (${placeholders.join(', ')})`);
+      }
+      if (statuses.includes('NONE')) parts.push('attribute_not_exists(#vex)');
+      conditions.push(`(${parts.join(' OR ')})`);
+    }
+
     return this.queryPage<Finding>(
       {
         ...input,
@@ -478,19 +502,8 @@ export class TenantStore {
     await this.batchWrite(items.map((item) => ({ PutRequest: { Item: item } })));
   }
 
-  /** BatchWriteItem in chunks of 25, resending unprocessed items with a growing pause. */
-  private async batchWrite(requests: Array<{ PutRequest?: { Item: Item }; DeleteRequest?: { Key: Item } }>): Promise<void> {
-    for (let start = 0; start < requests.length; start += BATCH_WRITE_SIZE) {
-      let pending = requests.slice(start, start + BATCH_WRITE_SIZE);
-
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > 8) throw new Error(`BatchWriteItem left ${pending.length} items unprocessed after ${attempt} attempts`);
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-
-        const response = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }));
-        pending = (response.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
-      }
-    }
+  private batchWrite(requests: WriteRequest[]): Promise<void> {
+    return batchWrite(this.db, this.tableName, requests);
   }
 
   /** Deletes one alias item; used when a digest turns out to name another image. */

@@ -1,4 +1,4 @@
-import type { Finding, Image, Layer } from '@stratum/core';
+import { VEX_STATUSES, type Finding, type Image, type Layer } from '@stratum/core';
 
 import { builder } from '../builder.ts';
 import { LayerOriginEnum, SeverityEnum } from './enums.ts';
@@ -57,6 +57,8 @@ export const FindingRef = builder.objectRef<FindingView>('Finding').implement({
   }),
 });
 
+const VexStatusFilterEnum = builder.enumType('VexStatusFilter', { values: [...VEX_STATUSES, 'NONE'] as const });
+
 export const FindingFilterInput = builder.inputType('FindingFilter', {
   description: 'Filters on findings; all given conditions must hold.',
   fields: (t) => ({
@@ -64,5 +66,6 @@ export const FindingFilterInput = builder.inputType('FindingFilter', {
     severity: t.field({ type: [SeverityEnum], required: false, description: 'Any of these severities.' }),
     vulnerabilityId: t.string({ required: false, description: 'A vulnerability id such as CVE-2021-44228 or GHSA-jfh8-c2jp-5v3q.' }),
     packageName: t.string({ required: false }),
+    vexStatus: t.field({ type: [VexStatusFilterEnum], required: false, description: 'Any of these VEX statuses; NONE matches findings that no statement decides.' }),
   }),
 });

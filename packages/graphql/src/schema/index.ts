@@ -7,5 +7,6 @@ import './finding.ts';
 import './image.ts';
 import './vulnerability.ts';
 import './ingest.ts';
+import './vex.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,4 +1,4 @@
-import { InvalidInputError, type FindingFilter, type LayerOrigin, type Severity } from '@stratum/core';
+import { InvalidInputError, type FindingFilter, type LayerOrigin, type Severity, type VexStatus } from '@stratum/core';
 
 const VULNERABILITY_ID = /^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9:._-]+$/;
 
@@ -15,6 +15,7 @@ export function validateFindingFilter(input: {
   severity?: Severity[] | null;
   vulnerabilityId?: string | null;
   packageName?: string | null;
+  vexStatus?: Array<VexStatus | 'NONE'> | null;
 }): FindingFilter {
   const packageName = input.packageName?.trim();
   if (input.packageName != null && (!packageName || packageName.length > 512)) {
@@ -26,5 +27,6 @@ export function validateFindingFilter(input: {
     severities: input.severity ?? undefined,
     vulnerabilityId: input.vulnerabilityId == null ? undefined : validateVulnerabilityId(input.vulnerabilityId, 'filter.vulnerabilityId'),
     packageName: packageName || undefined,
+    vexStatuses: input.vexStatus ?? undefined,
   };
 }

@@ -1,0 +1,211 @@
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+
+import { ConflictError } from '../errors.ts';
+import type { FindingVex, StoredStatement, VexSource } from '../vex/matcher.ts';
+import type { VexFormat } from '../vex/model.ts';
+import { batchWrite, type WriteRequest } from './batch.ts';
+import { assertTenant } from './keys.ts';
+import { assertPageSize, decodeCursor, encodeCursor, type Page, type PageRequest } from './paging.ts';
+import { INDEXES } from './table.ts';
+
+export const VEX_DOCUMENT_STATES = ['IMPORTING', 'ACTIVE', 'REVOKED'] as const;
+export type VexDocumentState = (typeof VEX_DOCUMENT_STATES)[number];
+
+/** A stored VEX document's metadata; its statements are separate items. */
+export interface VexDocumentRecord {
+  /** Stratum's key for the document: a digest of its normalized content. */
+  key: string;
+  documentId: string;
+  format: VexFormat;
+  author?: string;
+  timestamp?: string;
+  version?: string;
+  source: VexSource;
+  state: VexDocumentState;
+  statementCount: number;
+  importedAt: string;
+  importedBy: string;
+  revokedAt?: string;
+  revokedBy?: string;
+  revokeReason?: string;
+}
+
+/** One change of a finding's VEX decision, kept append-only. */
+export interface VexHistoryEntry {
+  at: string;
+  imageKey: string;
+  findingId: string;
+  action: 'APPLIED' | 'CHANGED' | 'REMOVED';
+  cause: 'INGEST' | 'IMPORT' | 'REVOKE' | 'REATTRIBUTION';
+  before?: FindingVex;
+  after?: FindingVex;
+  documentKey?: string;
+}
+
+type Item = Record<string, unknown>;
+
+const key = {
+  document: (tenant: string, documentKey: string) => ({ PK: `T#${tenant}#VEX#${documentKey}`, SK: 'DOC' }),
+  documents: (tenant: string) => `T#${tenant}#VEXDOCS`,
+  statements: (tenant: string) => `T#${tenant}#VEXSTMTS`,
+  history: (tenant: string, imageKey: string, findingId: string) => `T#${tenant}#FHIST#${imageKey}#${findingId}`,
+};
+
+function strip<T>(item: Item): T {
+  const { PK, SK, GSI1PK, GSI1SK, entity, ...rest } = item;
+  return rest as T;
+}
+
+/**
+ * The VEX part of the table. Statements of all active documents of a tenant share one
+ * partition, so evaluation loads them with one paged Query.
+ */
+export class VexStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    readonly tenant: string,
+  ) {
+    assertTenant(tenant);
+  }
+
+  async getDocument(documentKey: string): Promise<VexDocumentRecord | undefined> {
+    const response = await this.db.send(new GetCommand({ TableName: this.tableName, Key: key.document(this.tenant, documentKey) }));
+    return response.Item ? strip<VexDocumentRecord>(response.Item) : undefined;
+  }
+
+  /** Writes a document's metadata. With `expectedState` the write succeeds only from that state. */
+  async putDocument(record: VexDocumentRecord, expectedState?: VexDocumentState | null): Promise<void> {
+    const condition =
+      expectedState === undefined
+        ? {}
+        : expectedState === null
+          ? { ConditionExpression: 'attribute_not_exists(PK)' }
+          : { ConditionExpression: '#state = :expected', ExpressionAttributeNames: { '#state': 'state' }, ExpressionAttributeValues: { ':expected': expectedState } };
+
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...key.document(this.tenant, record.key), GSI1PK: key.documents(this.tenant), GSI1SK: `${record.importedAt}#${record.key}`, entity: 'vexDocument', ...record },
+          ...condition,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConflictError(`VEX document ${record.key} changed state while it was being updated; read it again and retry`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** VEX documents of the tenant, most recently imported first. */
+  async listDocuments(page: PageRequest): Promise<Page<VexDocumentRecord>> {
+    assertPageSize(page.first);
+    const names = ['PK', 'SK', 'GSI1PK', 'GSI1SK'];
+    const response = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: INDEXES.byRepositoryOrOrigin,
+        KeyConditionExpression: 'GSI1PK = :pk',
+        ExpressionAttributeValues: { ':pk': key.documents(this.tenant) },
+        ScanIndexForward: false,
+        Limit: page.first + 1,
+        ExclusiveStartKey: page.after ? decodeCursor(page.after, names) : undefined,
+      }),
+    );
+
+    const collected = response.Items ?? [];
+    const items = collected.slice(0, page.first).map((item) => ({
+      node: strip<VexDocumentRecord>(item),
+      cursor: encodeCursor(Object.fromEntries(names.map((name) => [name, item[name]]))),
+    }));
+    return { items, hasNextPage: collected.length > page.first || response.LastEvaluatedKey !== undefined, endCursor: items.at(-1)?.cursor };
+  }
+
+  async putStatements(statements: StoredStatement[]): Promise<void> {
+    const items = statements.map((statement) => ({
+      PK: key.statements(this.tenant),
+      SK: `${statement.documentKey}#${String(statement.index).padStart(6, '0')}`,
+      entity: 'vexStatement',
+      ...statement,
+    }));
+    await this.batchWrite(items.map((item) => ({ PutRequest: { Item: item } })));
+  }
+
+  async deleteStatements(documentKey: string): Promise<number> {
+    const keys = (await this.queryStatements(documentKey, 'PK, SK')).map((item) => ({ PK: item.PK, SK: item.SK }));
+    await this.batchWrite(keys.map((itemKey) => ({ DeleteRequest: { Key: itemKey } })));
+    return keys.length;
+  }
+
+  /** Loads every statement of the tenant's active documents. */
+  async activeStatements(): Promise<StoredStatement[]> {
+    const active = new Set<string>();
+    let start: Item | undefined;
+    do {
+      const response = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: INDEXES.byRepositoryOrOrigin,
+          KeyConditionExpression: 'GSI1PK = :pk',
+          ExpressionAttributeValues: { ':pk': key.documents(this.tenant) },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of response.Items ?? []) if (item.state === 'ACTIVE') active.add(item.key as string);
+      start = response.LastEvaluatedKey;
+    } while (start);
+
+    if (active.size === 0) return [];
+    // Statements of a document still importing or already revoked are skipped, so a half-finished import or revocation never applies.
+    return (await this.queryStatements(undefined)).map((item) => strip<StoredStatement>(item)).filter((statement) => active.has(statement.documentKey));
+  }
+
+  private async queryStatements(documentKey: string | undefined, projection?: string): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const response = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: documentKey ? 'PK = :pk AND begins_with(SK, :prefix)' : 'PK = :pk',
+          ExpressionAttributeValues: documentKey ? { ':pk': key.statements(this.tenant), ':prefix': `${documentKey}#` } : { ':pk': key.statements(this.tenant) },
+          ProjectionExpression: projection,
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(response.Items ?? []));
+      start = response.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  /** Appends history entries. The sort key makes a repeated write of the same change a no-op. */
+  async appendHistory(entries: VexHistoryEntry[]): Promise<void> {
+    const items = entries.map((entry) => ({
+      PK: key.history(this.tenant, entry.imageKey, entry.findingId),
+      SK: `${entry.at}#${entry.cause}#${entry.after?.documentKey ?? entry.before?.documentKey ?? ''}`,
+      entity: 'vexHistory',
+      ...entry,
+    }));
+    await this.batchWrite(items.map((item) => ({ PutRequest: { Item: item } })));
+  }
+
+  async history(imageKey: string, findingId: string): Promise<VexHistoryEntry[]> {
+    const response = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'PK = :pk',
+        ExpressionAttributeValues: { ':pk': key.history(this.tenant, imageKey, findingId) },
+        Limit: 200,
+      }),
+    );
+    return (response.Items ?? []).map((item) => strip<VexHistoryEntry>(item));
+  }
+
+  private batchWrite(requests: WriteRequest[]): Promise<void> {
+    return batchWrite(this.db, this.tableName, requests);
+  }
+}
