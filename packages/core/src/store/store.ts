@@ -402,11 +402,12 @@ export class TenantStore {
 
     if (filter.vexStatuses && filter.vexStatuses.length > 0) {
       names['#vex'] = 'vex';
-      names['#vexStatus'] = 'status';
       const statuses = [...new Set(filter.vexStatuses)];
       const parts: string[] = [];
       const decided = statuses.filter((status) => status !== 'NONE');
       if (decided.length > 0) {
+        // DynamoDB rejects a name placeholder that no expression uses, so it is added only here.
+        names['#vexStatus'] = 'status';
         const placeholders = decided.map((status, i) => {
           values[`:vex${i}`] = status;
           return `:vex${i}`;
