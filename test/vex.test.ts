@@ -1,6 +1,8 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import formats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ingestReport, parseOpenVex, recordImage, sha256, type ParsedReport, type ReportedFinding } from '@stratum/core';
+import { ingestReport, parseImageConfig, parseOpenVex, recordImage, sha256, type ParsedReport, type ReportedFinding } from '@stratum/core';
 import { createGraphQLServer, localAuthenticator } from '@stratum/graphql';
 
 import { readFixture } from './support/fixtures.ts';
@@ -43,7 +45,7 @@ function reportedFinding(vulnerabilityId: string, name: string, layer: number): 
 /** An image built on dhi/nginx:1.29 (two layers) with one application layer that reinstalled liblz4-1. */
 async function seedImages(tenant: string): Promise<void> {
   const context = local.context(tenant);
-  const baseConfig = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers' as const, diff_ids: [diffId(0), diffId(1)] } };
+  const baseConfig = parseImageConfig({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId(0), diffId(1)] } });
   await recordImage(context, { imageId: sha256(JSON.stringify(baseConfig)), manifestDigest: sha256('base-manifest'), repository: 'dhi/nginx', tags: ['1.29'], config: baseConfig });
 
   const report: ParsedReport = {
@@ -263,5 +265,34 @@ describe('VEX export', () => {
     expect(parsed.statements[0]).toMatchObject({ vulnerabilityId: 'CVE-2025-62813', status: 'NOT_AFFECTED', justification: 'vulnerable_code_cannot_be_controlled_by_adversary' });
     expect(parsed.statements[0]!.products[0]!.id).toBe(`pkg:oci/web@${encodeURIComponent(APP_DIGEST)}?repository_url=registry.example.com/shop/web`);
     expect(parsed.statements[0]!.products[0]!.subcomponents.map((sub) => sub.id)).toEqual(['pkg:deb/debian/liblz4-1@1.9.4-1?arch=amd64&distro=debian-12']);
+  });
+
+  it('validates against the OpenVEX schema', async () => {
+    const api = client();
+    await seedImages(api.tenant);
+    await api.query(IMPORT, { document: readFixture(DHI_VEX), source: 'VENDOR' });
+    await api.query(IMPORT, {
+      document: {
+        '@context': 'https://openvex.dev/ns/v0.2.0',
+        '@id': 'https://shop.example/vex/affected',
+        author: 'Shop security team',
+        timestamp: '2026-11-30T10:00:00Z',
+        version: 1,
+        statements: [{ vulnerability: { name: 'CVE-2024-0001' }, products: [{ '@id': APP_DIGEST }], status: 'affected', action_statement: 'Upgrade zlib1g.' }],
+      },
+      source: 'OWN',
+    });
+    const exported = await api.query(`query ($digest: String!) { vexDocument(imageDigest: $digest) }`, { digest: APP_DIGEST });
+
+    const ajv = new Ajv2020({ allErrors: true });
+    // ajv-formats is CommonJS; under NodeNext its default export arrives as the module object.
+    const addFormats = (formats as unknown as { default: (instance: Ajv2020) => void }).default;
+    addFormats(ajv);
+    const validate = ajv.compile(readFixture('schemas/openvex_json_schema_0.2.0.json'));
+    const valid = validate(exported.data.vexDocument);
+
+    expect(validate.errors ?? []).toEqual([]);
+    expect(valid).toBe(true);
+    expect(exported.data.vexDocument.statements.map((statement: { status: string }) => statement.status).sort()).toEqual(['affected', 'not_affected']);
   });
 });

@@ -37,6 +37,8 @@ export interface ExportOptions {
 /**
  * Builds an OpenVEX 0.2.0 document of the image's current VEX decisions, one statement per
  * vulnerability, status and justification, with the packages as subcomponents of the image.
+ * NOTE: an image without decisions gets an empty statements list, which the OpenVEX schema
+ * (minItems 1) does not accept.
  */
 export function exportOpenVex(image: Image, findings: readonly Finding[], options: ExportOptions): Record<string, unknown> {
   const product = imagePurl(image);
@@ -54,7 +56,8 @@ export function exportOpenVex(image: Image, findings: readonly Finding[], option
 
   const statements = [...groups.values()].map(({ finding, purls }) => {
     const vex = finding.vex!;
-    const impact = vex.impactStatement ?? (vex.status === 'NOT_AFFECTED' && !vex.justification ? vex.reason : undefined);
+    // OpenVEX requires exactly one of justification and impact_statement on not_affected statements.
+    const impact = vex.status === 'NOT_AFFECTED' && vex.justification ? undefined : (vex.impactStatement ?? (vex.status === 'NOT_AFFECTED' ? vex.reason : undefined));
     const action = vex.actionStatement ?? (vex.status === 'AFFECTED' ? 'Update the package to a fixed version, or follow the vendor advisory.' : undefined);
 
     return {
