@@ -63,4 +63,30 @@ export interface Finding extends ReportedFinding {
   scanId: string;
   /** The VEX decision that applies, when a statement matches. */
   vex?: FindingVex;
+  /** The suppression rule that applies, when one matches. */
+  suppression?: FindingSuppression;
+  /** Whether the vulnerable code can run, from content analysis; absent means UNKNOWN. */
+  reachability?: FindingReachability;
+}
+
+export const REACHABILITY_STATUSES = ['REACHABLE', 'UNREACHABLE', 'UNKNOWN'] as const;
+export type ReachabilityStatus = (typeof REACHABILITY_STATUSES)[number];
+
+export interface FindingReachability {
+  status: ReachabilityStatus;
+  method: string;
+  /** A chain a person can check, for example `/usr/sbin/nginx → libssl.so.3 → libssl3 3.0.11-1`. */
+  evidence: string[];
+  analyzedAt: string;
+}
+
+export const SUPPRESSION_REASONS = ['NOT_AFFECTED', 'RISK_ACCEPTED', 'FALSE_POSITIVE'] as const;
+export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
+
+/** The suppression rule that decided a finding, copied onto it so that lists can filter on it. */
+export interface FindingSuppression {
+  ruleId: string;
+  reason: SuppressionReason;
+  expiresAt?: string;
+  appliedAt: string;
 }

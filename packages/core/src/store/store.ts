@@ -17,13 +17,12 @@ import { SEVERITIES, severityRank, type Severity } from '../severity.ts';
 import type { VexStatus } from '../vex/model.ts';
 import { batchWrite, type WriteRequest } from './batch.ts';
 import { keys, assertTenant } from './keys.ts';
-import { assertPageSize, decodeCursor, encodeCursor, type Page, type PageRequest } from './paging.ts';
+import { assertPageSize, type Page, type PageRequest } from './paging.ts';
+import { queryPage, stripKeys } from './query.ts';
 import { INDEXES } from './table.ts';
 import { VexStore } from './vex-store.ts';
 
 const BATCH_GET_SIZE = 100;
-/** Upper bound on Query calls behind one filtered page, so a sparse filter cannot loop for long. */
-const MAX_QUERIES_PER_PAGE = 20;
 
 export interface FindingFilter {
   origin?: LayerOrigin;
@@ -42,19 +41,6 @@ export interface Occurrence {
 
 type Item = Record<string, unknown>;
 type QueryInput = Omit<QueryCommandInput, 'TableName'>;
-
-function stripKeys<T>(item: Item): T {
-  const { PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, entity, ...rest } = item;
-  return rest as T;
-}
-
-function keyAttributes(index: string | undefined): string[] {
-  return index ? ['PK', 'SK', `${index}PK`, `${index}SK`] : ['PK', 'SK'];
-}
-
-function cursorOf(item: Item, index: string | undefined): string {
-  return encodeCursor(Object.fromEntries(keyAttributes(index).map((name) => [name, item[name]])));
-}
 
 /** The table's repository: the only code that depends on the key design. One instance serves one tenant. */
 export class TenantStore {
@@ -473,30 +459,8 @@ export class TenantStore {
 
   // ---- helpers ---------------------------------------------------------------------------
 
-  /**
-   * Runs a Query page: requests one item more than requested to learn whether a next page
-   * exists, and with a filter keeps reading until the page is full or the partition ends.
-   */
-  private async queryPage<T>(input: QueryInput, index: string | undefined, page: PageRequest): Promise<Page<T>> {
-    const collected: Item[] = [];
-    let start: Item | undefined = page.after ? decodeCursor(page.after, keyAttributes(index)) : undefined;
-    let queries = 0;
-
-    do {
-      const response = await this.db.send(
-        new QueryCommand({ ...input, TableName: this.tableName, ExclusiveStartKey: start, Limit: page.first + 1 - collected.length }),
-      );
-      collected.push(...(response.Items ?? []));
-      start = response.LastEvaluatedKey;
-      queries++;
-    } while (start && collected.length <= page.first && queries < MAX_QUERIES_PER_PAGE);
-
-    const hasNextPage = collected.length > page.first || start !== undefined;
-    const pageItems = collected.slice(0, page.first);
-    const items = pageItems.map((item) => ({ node: stripKeys<T>(item), cursor: cursorOf(item, index) }));
-    const endCursor = items.at(-1)?.cursor ?? (start ? encodeCursor(start) : undefined);
-
-    return { items, hasNextPage, endCursor };
+  private queryPage<T>(input: QueryInput, _index: string | undefined, page: PageRequest): Promise<Page<T>> {
+    return queryPage<T>(this.db, this.tableName, input, page);
   }
 
   private async batchPut(items: Item[]): Promise<void> {

@@ -6,7 +6,8 @@ import type { FindingVex, StoredStatement, VexSource } from '../vex/matcher.ts';
 import type { VexFormat } from '../vex/model.ts';
 import { batchWrite, type WriteRequest } from './batch.ts';
 import { assertTenant } from './keys.ts';
-import { assertPageSize, decodeCursor, encodeCursor, type Page, type PageRequest } from './paging.ts';
+import { assertPageSize, type Page, type PageRequest } from './paging.ts';
+import { queryPage } from './query.ts';
 import { INDEXES } from './table.ts';
 
 export const VEX_DOCUMENT_STATES = ['IMPORTING', 'ACTIVE', 'REVOKED'] as const;
@@ -103,25 +104,12 @@ export class VexStore {
   /** VEX documents of the tenant, most recently imported first. */
   async listDocuments(page: PageRequest): Promise<Page<VexDocumentRecord>> {
     assertPageSize(page.first);
-    const names = ['PK', 'SK', 'GSI1PK', 'GSI1SK'];
-    const response = await this.db.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: INDEXES.byRepositoryOrOrigin,
-        KeyConditionExpression: 'GSI1PK = :pk',
-        ExpressionAttributeValues: { ':pk': key.documents(this.tenant) },
-        ScanIndexForward: false,
-        Limit: page.first + 1,
-        ExclusiveStartKey: page.after ? decodeCursor(page.after, names) : undefined,
-      }),
+    return queryPage<VexDocumentRecord>(
+      this.db,
+      this.tableName,
+      { IndexName: INDEXES.byRepositoryOrOrigin, KeyConditionExpression: 'GSI1PK = :pk', ExpressionAttributeValues: { ':pk': key.documents(this.tenant) }, ScanIndexForward: false },
+      page,
     );
-
-    const collected = response.Items ?? [];
-    const items = collected.slice(0, page.first).map((item) => ({
-      node: strip<VexDocumentRecord>(item),
-      cursor: encodeCursor(Object.fromEntries(names.map((name) => [name, item[name]]))),
-    }));
-    return { items, hasNextPage: collected.length > page.first || response.LastEvaluatedKey !== undefined, endCursor: items.at(-1)?.cursor };
   }
 
   async putStatements(statements: StoredStatement[]): Promise<void> {

@@ -1,0 +1,47 @@
+import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+
+import { decodeCursor, encodeCursor, type Page, type PageRequest } from './paging.ts';
+
+type Item = Record<string, unknown>;
+
+/** Upper bound on Query calls behind one filtered page, so a sparse filter cannot loop for long. */
+const MAX_QUERIES_PER_PAGE = 20;
+
+/** Names of the key attributes a cursor carries: the table's keys, plus the index's when one is used. */
+export function keyAttributes(index: string | undefined): string[] {
+  return index ? ['PK', 'SK', `${index}PK`, `${index}SK`] : ['PK', 'SK'];
+}
+
+/** Removes the key attributes, so that callers get the domain object back. */
+export function stripKeys<T>(item: Item): T {
+  const { PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, entity, ...rest } = item;
+  return rest as T;
+}
+
+/**
+ * Runs a Query page: requests one item more than the page to learn whether a next page exists,
+ * and with a filter keeps reading until the page is full or the partition ends. Cursors are the
+ * key attributes of an item, so an edge cursor and the end cursor resume at the same place.
+ */
+export async function queryPage<T>(db: DynamoDBDocumentClient, tableName: string, input: Omit<QueryCommandInput, 'TableName'>, page: PageRequest): Promise<Page<T>> {
+  const names = keyAttributes(input.IndexName);
+  const collected: Item[] = [];
+  let start: Item | undefined = page.after ? decodeCursor(page.after, names) : undefined;
+  let queries = 0;
+
+  do {
+    const response = await db.send(new QueryCommand({ ...input, TableName: tableName, ExclusiveStartKey: start, Limit: page.first + 1 - collected.length }));
+    collected.push(...(response.Items ?? []));
+    start = response.LastEvaluatedKey;
+    queries++;
+  } while (start && collected.length <= page.first && queries < MAX_QUERIES_PER_PAGE);
+
+  const items = collected.slice(0, page.first).map((item) => ({
+    node: stripKeys<T>(item),
+    cursor: encodeCursor(Object.fromEntries(names.map((name) => [name, item[name]]))),
+  }));
+  const hasNextPage = collected.length > page.first || start !== undefined;
+  const endCursor = items.at(-1)?.cursor ?? (start ? encodeCursor(start) : undefined);
+
+  return { items, hasNextPage, endCursor };
+}
