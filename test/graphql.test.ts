@@ -146,6 +146,23 @@ describe('GraphQL ingest and queries', () => {
     expect(result.errors?.[0]?.extensions?.field).toBe(field);
   });
 
+  it('rejects a cursor from another list', async () => {
+    const images = await graphql(`{ images(repository: "bkimminich/juice-shop", first: 1) { pageInfo { endCursor } } }`);
+    const cursor = images.data?.images.pageInfo.endCursor;
+    const result = await graphql(`query ($after: String!) { images(repository: "library/alpine", first: 1, after: $after) { edges { cursor } } }`, { after: cursor });
+
+    expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(result.errors?.[0]?.message).toMatch(/belongs to another list/);
+  });
+
+  it('keeps the repository on re-ingest', async () => {
+    const result = await graphql(INGEST, { input: { report: readFixture(JUICE_SHOP), repository: 'team/app' } });
+    const listed = await graphql(`{ images(repository: "bkimminich/juice-shop", first: 5) { edges { node { digest } } } }`);
+
+    expect(result.data?.ingestScanReport.image.repository).toBe('bkimminich/juice-shop');
+    expect(listed.data?.images.edges).toHaveLength(1);
+  });
+
   it('rejects an unrecognised report', async () => {
     const result = await graphql(INGEST, { input: { report: { hello: 'world' } } });
 

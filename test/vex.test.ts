@@ -188,6 +188,18 @@ describe('VEX lifecycle', () => {
     expect(base.vexHistory[0].after.status).toBe('NOT_AFFECTED');
   });
 
+  it('keeps the revocation on re-import', async () => {
+    const api = client();
+    const imported = await api.query(IMPORT, { document: readFixture(DHI_VEX), source: 'VENDOR' });
+    const id = imported.data.importVex.document.id;
+    await api.query(`mutation ($id: String!) { revokeVex(id: $id, reason: "wrong vendor") { findingsUpdated } }`, { id });
+    const again = await api.query(IMPORT, { document: readFixture(DHI_VEX), source: 'VENDOR' });
+    const listed = await api.query(`{ vexDocuments(first: 5) { edges { node { id state revokeReason } } } }`);
+
+    expect(again.data.importVex.alreadyImported).toBe(false);
+    expect(listed.data.vexDocuments.edges).toEqual([{ node: { id, state: 'ACTIVE', revokeReason: 'wrong vendor' } }]);
+  });
+
   it('lets the tenant decide its own layers', async () => {
     const api = client();
     await seedImages(api.tenant);

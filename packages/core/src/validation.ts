@@ -49,7 +49,8 @@ export function parseWith<T extends z.ZodType>(schema: T, input: unknown, format
   const issue = result.error.issues[0]!;
   const path = formatPath(issue.path);
   const value = valueAt(input, issue.path);
-  const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problems)` : '';
+  const others = result.error.issues.length - 1;
+  const more = others > 0 ? ` (and ${others} more ${others === 1 ? 'problem' : 'problems'})` : '';
 
   throw new InvalidInputError(
     `Invalid ${format} document at ${path}: ${issue.message}, found ${preview(value)}${more}`,

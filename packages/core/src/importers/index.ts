@@ -21,9 +21,10 @@ export function detectFormat(document: unknown): ReportFormat {
   const importer = IMPORTERS.find((candidate) => candidate.detect(document));
   if (importer) return importer.format;
 
-  const keys = document !== null && typeof document === 'object' ? Object.keys(document).slice(0, 8).join(', ') : typeof document;
+  const keys = document !== null && typeof document === 'object' && !Array.isArray(document) ? Object.keys(document).slice(0, 8).join(', ') : '';
+  const shape = Array.isArray(document) ? 'a top-level array' : document !== null && typeof document === 'object' ? `top-level keys ${keys || '(none)'}` : `a ${document === null ? 'null' : typeof document} value`;
   throw new UnsupportedFormatError(
-    `Unrecognised scan report: tried ${IMPORTERS.map((candidate) => candidate.format).join(', ')}, and none matches a document with top-level ${Array.isArray(document) ? 'array' : `keys ${keys || '(none)'}`}. Pass the format explicitly or upload the scanner's JSON output.`,
+    `Unrecognised scan report: tried ${IMPORTERS.map((candidate) => candidate.format).join(', ')}, and none matches a document with ${shape}. Pass the format explicitly or upload the scanner's JSON output.`,
     { value: keys },
   );
 }

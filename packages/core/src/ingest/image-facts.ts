@@ -83,7 +83,8 @@ export function mergeImage(existing: Image | undefined, update: ImageUpdate, now
     digest: existing?.digest ?? update.manifestDigest,
     imageId: existing?.imageId ?? imageId,
     indexDigest: update.indexDigest ?? existing?.indexDigest,
-    repository: update.repository ?? existing?.repository,
+    // An image keeps the repository it was first seen in; the same digest pushed elsewhere does not move it.
+    repository: existing?.repository ?? update.repository,
     tags,
     pushedAt: update.pushedAt ?? existing?.pushedAt,
     layers,

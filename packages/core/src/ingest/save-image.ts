@@ -1,6 +1,7 @@
 import type { Finding } from '../finding.ts';
 import type { Image } from '../image/model.ts';
 import { asBaseCandidate, attributeLayers, countFindings, diffIdChain, sameAttribution, withOrigins } from './attribute.ts';
+import { applySuppressions } from '../triage/suppression.ts';
 import { applyVex, loadVexIndex } from '../vex/apply.ts';
 import type { IngestContext } from './context.ts';
 
@@ -36,7 +37,9 @@ export async function saveImageFacts(context: IngestContext, image: Image, previ
 /** Stores a new scan of an image: findings first, then the image pointing at them, then cleanup. */
 export async function saveScan(context: IngestContext, image: Image, findings: Finding[], previous: Image | undefined): Promise<Image> {
   const attributed = await attributeLayers(context, image);
-  const placed = applyVex(await loadVexIndex(context), attributed, withOrigins(attributed, findings));
+  const vexed = applyVex(await loadVexIndex(context), attributed, withOrigins(attributed, findings));
+  // Suppression rules follow a repository to its new digests, so they apply to every new scan.
+  const placed = applySuppressions(await context.store.triage.activeRules(), attributed, vexed, context.clock.now());
   const scan = { ...image.scan!, findingCount: placed.length, counts: countFindings(placed) };
   const saved: Image = { ...attributed, scan };
 
@@ -45,6 +48,20 @@ export async function saveScan(context: IngestContext, image: Image, findings: F
   await context.store.putFindings(placed);
   await context.store.putImage(saved, { expectedScanId: previous?.scan?.id ?? null });
   await indexImage(context, saved);
+
+  const suppressed = placed.filter((finding) => finding.suppression);
+  await context.store.triage.appendAudit(
+    suppressed.map((finding) => ({
+      at: context.clock.now().toISOString(),
+      actor: 'stratum:ingest',
+      action: 'SUPPRESSION_APPLIED' as const,
+      reason: `rule applied to the findings of scan ${scan.id}`,
+      imageKey: saved.key,
+      findingId: finding.id,
+      ruleId: finding.suppression!.ruleId,
+      after: finding.suppression,
+    })),
+  );
 
   const previousScan = previous?.scan?.id;
   if (previousScan && previousScan !== scan.id) {
@@ -61,7 +78,8 @@ async function rewriteFindingsIfMoved(context: IngestContext, image: Image, prev
 
   const findings = await context.store.allFindings(image.scan.id);
   // Origins decide the scope of base-image VEX statements, so VEX is evaluated again too.
-  const placed = applyVex(await loadVexIndex(context), image, withOrigins(image, findings));
+  const vexed = applyVex(await loadVexIndex(context), image, withOrigins(image, findings));
+  const placed = applySuppressions(await context.store.triage.activeRules(), image, vexed, context.clock.now());
   const moved = placed.filter((finding, index) => finding !== findings[index]);
   if (moved.length === 0) return image;
 

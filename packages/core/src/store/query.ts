@@ -1,5 +1,6 @@
 import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 
+import { InvalidInputError } from '../errors.ts';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from './paging.ts';
 
 type Item = Record<string, unknown>;
@@ -27,6 +28,12 @@ export async function queryPage<T>(db: DynamoDBDocumentClient, tableName: string
   const names = keyAttributes(input.IndexName);
   const collected: Item[] = [];
   let start: Item | undefined = page.after ? decodeCursor(page.after, names) : undefined;
+
+  // A cursor from another query (or another tenant) must not steer this one: its partition must be this query's.
+  const partitionName = names[input.IndexName ? 2 : 0]!;
+  if (start && start[partitionName] !== input.ExpressionAttributeValues?.[':pk']) {
+    throw new InvalidInputError(`Invalid cursor ${JSON.stringify(page.after!.slice(0, 40))}: it belongs to another list; pass an endCursor or edge cursor from the same query`, { path: 'after', value: page.after });
+  }
   let queries = 0;
 
   do {

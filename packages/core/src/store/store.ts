@@ -20,6 +20,7 @@ import { keys, assertTenant } from './keys.ts';
 import { assertPageSize, type Page, type PageRequest } from './paging.ts';
 import { queryPage, stripKeys } from './query.ts';
 import { INDEXES } from './table.ts';
+import { TriageStore } from './triage-store.ts';
 import { VexStore } from './vex-store.ts';
 
 const BATCH_GET_SIZE = 100;
@@ -31,7 +32,29 @@ export interface FindingFilter {
   packageName?: string;
   /** VEX statuses to keep; NONE keeps findings that no statement decides. */
   vexStatuses?: Array<VexStatus | 'NONE'>;
+  /** OPEN: neither suppressed nor fixed; SUPPRESSED: under an unexpired suppression; FIXED: VEX says fixed. */
+  states?: FindingState[];
+  /** Keeps only findings that are (true) or are not (false) actionable; see isActionable. */
+  actionable?: boolean;
+  /** The time against which suppression expiry is checked; required with states or actionable. */
+  now?: string;
 }
+
+export const FINDING_STATES = ['OPEN', 'SUPPRESSED', 'FIXED'] as const;
+export type FindingState = (typeof FINDING_STATES)[number];
+
+/**
+ * DynamoDB filter expressions for the triage states. They mirror isSuppressed and isActionable
+ * in triage/risk.ts; a test checks the two agree on the same findings.
+ */
+const SUPPRESSED = '(attribute_exists(#suppression) AND (attribute_not_exists(#suppression.#expiresAt) OR #suppression.#expiresAt > :now))';
+const VEX_CLOSED = '(#vex.#vexStatus IN (:vexNotAffected, :vexFixed))';
+const UNREACHABLE = '(#reachability.#reachabilityStatus = :unreachable AND size(#reachability.#evidence) > :zero)';
+const STATE_EXPRESSIONS: Record<FindingState, string> = {
+  SUPPRESSED,
+  FIXED: '(#vex.#vexStatus = :vexFixed)',
+  OPEN: `(NOT ${SUPPRESSED} AND (attribute_not_exists(#vex) OR #vex.#vexStatus <> :vexFixed))`,
+};
 
 /** One occurrence of a vulnerability: the finding and the image it is in. */
 export interface Occurrence {
@@ -46,6 +69,8 @@ type QueryInput = Omit<QueryCommandInput, 'TableName'>;
 export class TenantStore {
   /** The tenant's VEX documents, statements and finding history. */
   readonly vex: VexStore;
+  /** The tenant's suppression rules, risk policy and audit trail. */
+  readonly triage: TriageStore;
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -54,6 +79,7 @@ export class TenantStore {
   ) {
     assertTenant(tenant);
     this.vex = new VexStore(db, tableName, tenant);
+    this.triage = new TriageStore(db, tableName, tenant);
   }
 
   // ---- images ----------------------------------------------------------------------------
@@ -402,6 +428,32 @@ export class TenantStore {
       }
       if (statuses.includes('NONE')) parts.push('attribute_not_exists(#vex)');
       conditions.push(`(${parts.join(' OR ')})`);
+    }
+
+    if (filter.states?.length || filter.actionable !== undefined) {
+      Object.assign(names, {
+        '#suppression': 'suppression',
+        '#expiresAt': 'expiresAt',
+        '#vex': 'vex',
+        '#vexStatus': 'status',
+        '#reachability': 'reachability',
+        '#reachabilityStatus': 'status',
+        '#evidence': 'evidence',
+      });
+      Object.assign(values, { ':now': filter.now ?? new Date().toISOString(), ':vexNotAffected': 'NOT_AFFECTED', ':vexFixed': 'FIXED', ':unreachable': 'UNREACHABLE', ':zero': 0 });
+
+      const used: string[] = [];
+      if (filter.states?.length) used.push(`(${[...new Set(filter.states)].map((state) => STATE_EXPRESSIONS[state]).join(' OR ')})`);
+      if (filter.actionable !== undefined) {
+        const closed = `(${SUPPRESSED} OR ${VEX_CLOSED} OR ${UNREACHABLE})`;
+        used.push(filter.actionable ? `NOT ${closed}` : closed);
+      }
+      conditions.push(...used);
+
+      // DynamoDB rejects names and values that no expression uses, so unused ones are dropped.
+      const expression = conditions.join(' ');
+      for (const name of Object.keys(names)) if (!expression.includes(name) && !(input.KeyConditionExpression ?? '').includes(name)) delete names[name];
+      for (const value of Object.keys(values)) if (!expression.includes(value) && !(input.KeyConditionExpression ?? '').includes(value)) delete values[value];
     }
 
     return this.queryPage<Finding>(

@@ -30,6 +30,8 @@ export interface VexDocumentRecord {
   revokedAt?: string;
   revokedBy?: string;
   revokeReason?: string;
+  /** When a revoked document was imported again; its last revocation stays on record. */
+  reimportedAt?: string;
 }
 
 /** One change of a finding's VEX decision, kept append-only. */

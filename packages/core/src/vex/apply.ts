@@ -128,7 +128,15 @@ export async function importVexDocument(context: VexContext, document: ParsedVex
 
   await context.store.vex.putDocument(record, existing ? existing.state : null);
   await context.store.vex.putStatements(statements);
-  const active: VexDocumentRecord = { ...record, state: 'ACTIVE', revokedAt: undefined, revokedBy: undefined, revokeReason: undefined };
+  // A document imported again after a revocation keeps its last revocation on record.
+  const active: VexDocumentRecord = {
+    ...record,
+    state: 'ACTIVE',
+    revokedAt: existing?.revokedAt,
+    revokedBy: existing?.revokedBy,
+    revokeReason: existing?.revokeReason,
+    reimportedAt: existing?.state === 'REVOKED' ? now : undefined,
+  };
   await context.store.vex.putDocument(active, 'IMPORTING');
 
   const index = await loadVexIndex(context);

@@ -127,7 +127,7 @@ const STATUS_WORDS: Record<VexStatus, string> = {
   NOT_AFFECTED: 'is not affected by',
   AFFECTED: 'is affected by',
   FIXED: 'has a fix for',
-  UNDER_INVESTIGATION: 'is still investigating',
+  UNDER_INVESTIGATION: 'is still being investigated for',
 };
 
 function describe(statement: StoredStatement, kind: VexMatchKind, product: string, finding: Finding): string {

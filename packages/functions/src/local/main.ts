@@ -13,13 +13,29 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 
-const server = await startLocalServer({
-  dataDir,
-  port,
-  host: process.env.HOST ?? '127.0.0.1',
-  registryUrl: process.env.STRATUM_REGISTRY_URL,
-  useAwsEcr: process.env.STRATUM_LOCAL_ECR === 'aws',
-});
+/** Turns the two usual start failures into a sentence that says what to do. */
+function explain(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code === 'EADDRINUSE') return `Port ${port} is already in use: stop the other process or start with another port, for example PORT=4001 npm start`;
+  if (/Database is (closed|not open)|LOCK/.test(message ?? '')) {
+    return `The data folder ${dataDir} is in use by another Stratum process or cannot be opened: stop that process, or set STRATUM_DATA_DIR to another folder`;
+  }
+  return `Stratum failed to start: ${message ?? String(error)}`;
+}
+
+let server: Awaited<ReturnType<typeof startLocalServer>>;
+try {
+  server = await startLocalServer({
+    dataDir,
+    port,
+    host: process.env.HOST ?? '127.0.0.1',
+    registryUrl: process.env.STRATUM_REGISTRY_URL,
+    useAwsEcr: process.env.STRATUM_LOCAL_ECR === 'aws',
+  });
+} catch (error) {
+  console.error(explain(error));
+  process.exit(1);
+}
 
 console.log(`
 Stratum is running with its data in ${dataDir}

@@ -6,13 +6,16 @@ import { join } from 'node:path';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import {
   consoleLogger,
+  cosignAttestationSubject,
   createDocumentClient,
   DistributionRegistry,
   ensureTable,
   fetchImage,
+  importPushedImageVex,
   InvalidInputError,
   MANIFEST_MEDIA_TYPES,
   recordImage,
+  REGISTRY_VEX_ACTOR,
   startLocalDynamo,
   Store,
   systemClock,
@@ -108,13 +111,6 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   await ensureTable(db, TABLE_NAME);
   const store = new Store(db, TABLE_NAME);
 
-  const marker = join(options.dataDir, 'samples-ingested');
-  if (options.seedSamples !== false && !(await exists(marker))) {
-    const results = await ingestSamples({ store: store.forTenant(LOCAL_TENANT), clock, logger });
-    await writeFile(marker, `${JSON.stringify(results, null, 2)}\n`);
-    logger.info('ingested sample reports', { samples: results.length, findings: results.reduce((sum, result) => sum + result.findingCount, 0) });
-  }
-
   const registry = options.registryUrl ? new DistributionRegistry({ url: options.registryUrl }) : undefined;
   const dependencies: HandlerDependencies = {
     store,
@@ -140,7 +136,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       }
       return handleScanCompleted(dependencies, event);
     }
-    throw new InvalidInputError(`Unsupported event detail-type ${JSON.stringify(detailType)}: expected ECR Image Action, ECR Image Scan or Inspector2 Scan`, { path: 'detail-type', value: detailType });
+    const named = detailType === undefined ? 'Missing detail-type' : `Unsupported event detail-type ${JSON.stringify(detailType)}`;
+    throw new InvalidInputError(`${named}: expected ECR Image Action, ECR Image Scan or Inspector2 Scan`, { path: 'detail-type', value: detailType });
   };
 
   const handleRegistryNotification = async (body: unknown): Promise<unknown[]> => {
@@ -149,6 +146,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     const pushes = parseRegistryNotification(body).filter((event) => event.action === 'push' && MANIFEST_MEDIA_TYPES.includes(event.target.mediaType));
     const results = [];
     for (const push of pushes) {
+      const vexContext = { store: store.forTenant(LOCAL_TENANT), clock, logger, actor: REGISTRY_VEX_ACTOR };
+      const subject = cosignAttestationSubject(push.target.tag);
+      if (subject) {
+        await importPushedImageVex(vexContext, registry, { repository: push.target.repository, digest: subject, attestation: push.target.digest }, { eventId: push.id });
+        results.push({ eventId: push.id, attestationOf: subject });
+        continue;
+      }
+
       const fetched = await fetchImage(registry, push.target.repository, push.target.digest);
       const image = await recordImage(
         { store: store.forTenant(LOCAL_TENANT), clock, logger },
@@ -163,6 +168,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
           annotations: fetched.annotations,
         },
       );
+      await importPushedImageVex(vexContext, registry, { repository: push.target.repository, digest: push.target.digest, baseImage: image.baseImage }, { eventId: push.id });
       results.push({ eventId: push.id, imageKey: image.key, layers: image.layers.length });
     }
     return results;
@@ -204,7 +210,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       return yoga.handle(request, response);
     } catch (error) {
       const status = error instanceof InvalidInputError ? 400 : 500;
-      logger.error('local request failed', { path, error: (error as Error).message });
+      // A rejected request is the client's to fix; only failures of the server itself are errors.
+      if (status === 400) logger.warn('rejected local request', { path, error: (error as Error).message });
+      else logger.error('local request failed', { path, error: (error as Error).message });
       return reply(status, { error: status === 400 ? (error as Error).message : 'Unexpected error; see the server log' });
     }
   });
@@ -214,6 +222,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     server.listen(options.port ?? 4000, options.host ?? '127.0.0.1', () => resolve());
   });
   const address = server.address() as AddressInfo;
+
+  // Samples are ingested once the port is bound, so a port already in use fails before any work.
+  const marker = join(options.dataDir, 'samples-ingested');
+  if (options.seedSamples !== false && !(await exists(marker))) {
+    const results = await ingestSamples({ store: store.forTenant(LOCAL_TENANT), clock, logger });
+    await writeFile(marker, `${JSON.stringify(results, null, 2)}\n`);
+    logger.info('ingested sample reports', { samples: results.length, findings: results.reduce((sum, result) => sum + result.findingCount, 0) });
+  }
 
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
