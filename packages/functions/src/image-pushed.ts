@@ -1,5 +1,5 @@
 import type { Context, EventBridgeEvent } from 'aws-lambda';
-import { EcrRegistry, fetchImage, recordImage, type RegistryClient } from '@stratum/core';
+import { cosignAttestationSubject, EcrRegistry, fetchImage, importPushedImageVex, recordImage, REGISTRY_VEX_ACTOR, type RegistryClient } from '@stratum/core';
 
 import { eventIdOf, parseImageActionEvent } from './events.ts';
 import { rejectOrThrow, type HandlerOutcome } from './outcome.ts';
@@ -27,7 +27,17 @@ export async function handleImagePushed(
     }
 
     const tenant = dependencies.tenantForAccount(parsed.account);
-    const fetched = await fetchImage(registryFor(parsed.account, parsed.region), detail['repository-name'], detail['image-digest']);
+    const registry = registryFor(parsed.account, parsed.region);
+    const vexContext = { store: dependencies.store.forTenant(tenant), clock: dependencies.clock, logger, actor: REGISTRY_VEX_ACTOR };
+
+    // A cosign attestation is not an image: it brings VEX for the image its tag names, which may have been pushed before it.
+    const subject = cosignAttestationSubject(detail['image-tag']);
+    if (subject) {
+      await importPushedImageVex(vexContext, registry, { repository: detail['repository-name'], digest: subject, attestation: detail['image-digest'] }, fields);
+      return { status: 'ignored', reason: `cosign attestation of ${subject}; its VEX documents were imported, no image was stored` };
+    }
+
+    const fetched = await fetchImage(registry, detail['repository-name'], detail['image-digest']);
     const image = await recordImage(
       { store: dependencies.store.forTenant(tenant), clock: dependencies.clock, logger },
       {
@@ -42,6 +52,7 @@ export async function handleImagePushed(
       },
     );
 
+    await importPushedImageVex(vexContext, registry, { repository: detail['repository-name'], digest: detail['image-digest'], baseImage: image.baseImage }, fields);
     logger.info('stored pushed image', { ...fields, tenant, imageKey: image.key, layers: image.layers.length, baseMethod: image.baseImage?.method });
     return { status: 'stored', imageKey: image.key };
   } catch (error) {

@@ -1,4 +1,5 @@
-import type { Clock, Logger, Store, TenantStore } from '@stratum/core';
+import type { Clock, ExploitFacts, Logger, Store, TenantStore } from '@stratum/core';
+import type DataLoader from 'dataloader';
 
 /** Per-request context. The tenant comes from the request's credential, never from an argument. */
 export interface GraphQLContext {
@@ -9,6 +10,8 @@ export interface GraphQLContext {
   clock: Clock;
   logger: Logger;
   requestId: string;
+  /** EPSS and KEV facts by vulnerability id, batched per request. */
+  exploitFacts: DataLoader<string, ExploitFacts>;
 }
 
 /** What the server factory needs to build a context for each request. */
@@ -17,6 +20,8 @@ export interface ServerDependencies {
   clock: Clock;
   logger: Logger;
   authenticate: Authenticator;
+  /** Reads exploit facts for many vulnerability ids at once; no facts when omitted. */
+  exploitFacts?: (vulnerabilityIds: readonly string[]) => Promise<Map<string, ExploitFacts>>;
 }
 
 /** The tenant a request acts for, and who sent it. */

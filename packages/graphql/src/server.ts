@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 
 import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
 
-import { StratumError, type Logger } from '@stratum/core';
+import { StratumError, type ExploitFacts, type Logger } from '@stratum/core';
+import DataLoader from 'dataloader';
 
 import type { GraphQLContext, ServerDependencies } from './context.ts';
 import { toGraphQLError } from './errors.ts';
@@ -53,6 +54,10 @@ export function createGraphQLServer(options: ServerOptions): YogaServerInstance<
         store: options.store.forTenant(tenant),
         clock: options.clock,
         logger: options.logger,
+        exploitFacts: new DataLoader<string, ExploitFacts>(async (ids) => {
+          const facts = options.exploitFacts ? await options.exploitFacts(ids) : new Map<string, ExploitFacts>();
+          return ids.map((id) => facts.get(id.toUpperCase()) ?? facts.get(id) ?? {});
+        }),
       } satisfies Omit<GraphQLContext, never>;
     },
   });

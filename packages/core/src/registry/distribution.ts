@@ -1,4 +1,5 @@
 import { MANIFEST_MEDIA_TYPES } from '../image/manifest.ts';
+import { parseReferrersIndex, REFERRERS_MEDIA_TYPE, type ReferrerDescriptor, type ReferrersClient } from './referrers.ts';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, readLimited, RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
 
 export interface DistributionOptions {
@@ -14,7 +15,7 @@ export interface DistributionOptions {
  * A registry that speaks the OCI Distribution API (the CNCF Distribution registry, Harbor,
  * Zot). Anonymous and basic authentication only.
  */
-export class DistributionRegistry implements RegistryClient {
+export class DistributionRegistry implements RegistryClient, ReferrersClient {
   private readonly base: string;
 
   constructor(private readonly options: DistributionOptions) {
@@ -32,6 +33,20 @@ export class DistributionRegistry implements RegistryClient {
   async getBlob(repository: string, digest: string): Promise<Buffer> {
     const response = await this.get(`/v2/${repository}/blobs/${digest}`, '*/*');
     return readLimited(response, MAX_CONFIG_BYTES, digest);
+  }
+
+  /** Lists referrers with the OCI 1.1 referrers API. A registry without it, such as Distribution 2.8, returns HTTP 404. */
+  async listReferrers(repository: string, digest: string): Promise<ReferrerDescriptor[] | undefined> {
+    let response: Response;
+    try {
+      response = await this.get(`/v2/${repository}/referrers/${digest}`, REFERRERS_MEDIA_TYPE);
+    } catch (error) {
+      if (error instanceof RegistryError && error.status === 404) return undefined;
+      throw error;
+    }
+
+    // NOTE: only the first page is read, and a `Link` header to further pages is not followed.
+    return parseReferrersIndex(await readLimited(response, MAX_MANIFEST_BYTES, `referrers of ${digest}`));
   }
 
   private async get(path: string, accept: string): Promise<Response> {

@@ -1,4 +1,4 @@
-import { VEX_STATUSES, type Finding, type Image, type Layer } from '@stratum/core';
+import { FINDING_STATES, VEX_STATUSES, type Finding, type Image, type Layer } from '@stratum/core';
 
 import { builder } from '../builder.ts';
 import { LayerOriginEnum, SeverityEnum } from './enums.ts';
@@ -57,6 +57,8 @@ export const FindingRef = builder.objectRef<FindingView>('Finding').implement({
   }),
 });
 
+const FindingStateEnum = builder.enumType('FindingState', { values: FINDING_STATES });
+
 const VexStatusFilterEnum = builder.enumType('VexStatusFilter', { values: [...VEX_STATUSES, 'NONE'] as const });
 
 export const FindingFilterInput = builder.inputType('FindingFilter', {
@@ -67,5 +69,7 @@ export const FindingFilterInput = builder.inputType('FindingFilter', {
     vulnerabilityId: t.string({ required: false, description: 'A vulnerability id such as CVE-2021-44228 or GHSA-jfh8-c2jp-5v3q.' }),
     packageName: t.string({ required: false }),
     vexStatus: t.field({ type: [VexStatusFilterEnum], required: false, description: 'Any of these VEX statuses; NONE matches findings that no statement decides.' }),
+    state: t.field({ type: [FindingStateEnum], required: false, description: 'OPEN: neither suppressed nor fixed. SUPPRESSED: under an unexpired suppression. FIXED: VEX says fixed.' }),
+    actionable: t.boolean({ required: false, description: 'Only findings that are (true) or are not (false) actionable.' }),
   }),
 });

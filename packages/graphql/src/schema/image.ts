@@ -4,6 +4,7 @@ import { builder } from '../builder.ts';
 import { FindingFilterInput, FindingRef } from './finding.ts';
 import { BaseImageRef, LayerRef } from './layer.ts';
 import { forwardPage, toConnection } from './paging.ts';
+import { findingsByRisk } from './risk-order.ts';
 import { validateFindingFilter } from './validate.ts';
 
 const PlatformRef = builder.objectRef<NonNullable<Image['platform']>>('Platform').implement({
@@ -68,6 +69,8 @@ const ScanRef = builder.objectRef<NonNullable<Image['scan']>>('Scan').implement(
   }),
 });
 
+const FindingOrderEnum = builder.enumType('FindingOrder', { values: ['SEVERITY', 'RISK'] as const });
+
 export const ImageRef = builder.objectRef<Image>('Image').implement({
   description: 'A container image: its layers, base image and current findings.',
   fields: (t) => ({
@@ -92,9 +95,14 @@ export const ImageRef = builder.objectRef<Image>('Image').implement({
     findings: t.connection({
       type: FindingRef,
       description: 'Findings of the current scan, most severe first.',
-      args: { filter: t.arg({ type: FindingFilterInput, required: false }) },
+      args: {
+        filter: t.arg({ type: FindingFilterInput, required: false }),
+        orderBy: t.arg({ type: FindingOrderEnum, required: false, description: 'SEVERITY (default): most severe first. RISK: actionable first, then by risk score.' }),
+      },
       resolve: async (image, args, context) => {
-        const filter = validateFindingFilter(args.filter ?? {});
+        const filter = validateFindingFilter(args.filter ?? {}, context.clock.now());
+        if (args.orderBy === 'RISK') return findingsByRisk(image, filter, forwardPage(args), context);
+
         const page = await context.store.listFindings(image, filter, forwardPage(args));
         return toConnection(page, (finding) => ({ finding, image }));
       },

@@ -8,5 +8,6 @@ import './image.ts';
 import './vulnerability.ts';
 import './ingest.ts';
 import './vex.ts';
+import './triage.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,4 +1,4 @@
-import { InvalidInputError, type FindingFilter, type LayerOrigin, type Severity, type VexStatus } from '@stratum/core';
+import { InvalidInputError, type FindingFilter, type LayerOrigin, type Severity, type VexStatus, type FindingState } from '@stratum/core';
 
 const VULNERABILITY_ID = /^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9:._-]+$/;
 
@@ -16,7 +16,9 @@ export function validateFindingFilter(input: {
   vulnerabilityId?: string | null;
   packageName?: string | null;
   vexStatus?: Array<VexStatus | 'NONE'> | null;
-}): FindingFilter {
+  state?: FindingState[] | null;
+  actionable?: boolean | null;
+}, now: Date): FindingFilter {
   const packageName = input.packageName?.trim();
   if (input.packageName != null && (!packageName || packageName.length > 512)) {
     throw new InvalidInputError('Invalid filter.packageName: expected a package name of 1 to 512 characters', { path: 'filter.packageName', value: input.packageName });
@@ -28,5 +30,8 @@ export function validateFindingFilter(input: {
     vulnerabilityId: input.vulnerabilityId == null ? undefined : validateVulnerabilityId(input.vulnerabilityId, 'filter.vulnerabilityId'),
     packageName: packageName || undefined,
     vexStatuses: input.vexStatus ?? undefined,
+    states: input.state ?? undefined,
+    actionable: input.actionable ?? undefined,
+    now: now.toISOString(),
   };
 }
