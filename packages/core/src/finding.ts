@@ -89,4 +89,6 @@ export interface FindingSuppression {
   reason: SuppressionReason;
   expiresAt?: string;
   appliedAt: string;
+  /** The finding's severity when the rule was applied, so the audit can see a raised severity. */
+  severityAtApply?: Severity;
 }

@@ -46,3 +46,4 @@ export * from './triage/suppress.ts';
 export { TriageStore, type AuditSubject } from './store/triage-store.ts';
 export { FINDING_STATES, type FindingState } from './store/store.ts';
 export { REACHABILITY_STATUSES, SUPPRESSION_REASONS } from './finding.ts';
+export * from './triage/quarterly-audit.ts';

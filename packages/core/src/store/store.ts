@@ -443,7 +443,11 @@ export class TenantStore {
       Object.assign(values, { ':now': filter.now ?? new Date().toISOString(), ':vexNotAffected': 'NOT_AFFECTED', ':vexFixed': 'FIXED', ':unreachable': 'UNREACHABLE', ':zero': 0 });
 
       const used: string[] = [];
-      if (filter.states?.length) used.push(`(${[...new Set(filter.states)].map((state) => STATE_EXPRESSIONS[state]).join(' OR ')})`);
+      if (filter.states?.length) {
+        // Each state expression carries its own parentheses, and DynamoDB rejects redundant ones.
+        const parts = [...new Set(filter.states)].map((state) => STATE_EXPRESSIONS[state]);
+        used.push(parts.length === 1 ? parts[0]! : `(${parts.join(' OR ')})`);
+      }
       if (filter.actionable !== undefined) {
         const closed = `(${SUPPRESSED} OR ${VEX_CLOSED} OR ${UNREACHABLE})`;
         used.push(filter.actionable ? `NOT ${closed}` : closed);

@@ -6,6 +6,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ConflictError } from '../errors.ts';
 import type { AuditRecord } from '../triage/audit.ts';
 import { DEFAULT_RISK_POLICY, type RiskPolicy } from '../triage/policy.ts';
+import type { SuppressionAuditReport } from '../triage/quarterly-audit.ts';
 import type { SuppressionRule, SuppressionState } from '../triage/suppression.ts';
 import { batchWrite } from './batch.ts';
 import { assertTenant } from './keys.ts';
@@ -27,6 +28,13 @@ const key = {
   auditOfRule: (tenant: string, ruleId: string) => `T#${tenant}#AUDIT#S#${ruleId}`,
   auditOfImage: (tenant: string, imageKey: string) => `T#${tenant}#AUDIT#I#${imageKey}`,
   auditOfTenant: (tenant: string) => `T#${tenant}#AUDIT#TENANT`,
+  report: (tenant: string, id: string) => ({ PK: `T#${tenant}#SAUDIT#${id}`, SK: 'REPORT' }),
+  reports: (tenant: string) => `T#${tenant}#SAUDITS`,
+  /**
+   * Tenants with suppression rules, for the scheduled audit that must visit each. This list is
+   * about tenants rather than inside one, so its key has no tenant prefix.
+   */
+  tenantsWithRules: () => 'G#SUPPRESSION_TENANTS',
 };
 
 function strip<T>(item: Item): T {
@@ -73,6 +81,39 @@ export class TriageStore {
       if (error instanceof ConditionalCheckFailedException) throw new ConflictError(`Suppression ${rule.id} changed while it was being updated; read it again and retry`, { cause: error });
       throw error;
     }
+  }
+
+  /** Records that this tenant has suppression rules, so the scheduled audit visits it. */
+  async registerTenant(): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { PK: key.tenantsWithRules(), SK: this.tenant, entity: 'tenant', tenant: this.tenant } }));
+  }
+
+  /** Tenants that have created suppression rules. */
+  static async tenantsWithRules(db: DynamoDBDocumentClient, tableName: string): Promise<string[]> {
+    const tenants: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await queryPage<{ tenant: string }>(db, tableName, { KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': key.tenantsWithRules() } }, { first: 500, after });
+      tenants.push(...page.items.map((item) => item.node.tenant));
+      after = page.hasNextPage ? page.endCursor : undefined;
+    } while (after);
+    return tenants;
+  }
+
+  async putAuditReport(report: SuppressionAuditReport): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...key.report(this.tenant, report.id), GSI1PK: key.reports(this.tenant), GSI1SK: `${report.ranAt}#${report.id}`, entity: 'suppressionAudit', ...report },
+        ConditionExpression: 'attribute_not_exists(PK)',
+      }),
+    );
+  }
+
+  /** Stored suppression audit reports, newest first. */
+  async listAuditReports(page: PageRequest): Promise<Page<SuppressionAuditReport>> {
+    assertPageSize(page.first);
+    return this.queryPage<SuppressionAuditReport>({ IndexName: INDEXES.byRepositoryOrOrigin, KeyConditionExpression: 'GSI1PK = :pk', ExpressionAttributeValues: { ':pk': key.reports(this.tenant) }, ScanIndexForward: false }, page);
   }
 
   /** Rules of the tenant, newest first, optionally only those in one state. */
@@ -132,7 +173,8 @@ export class TriageStore {
   async appendAudit(records: Array<Omit<AuditRecord, 'id'>>): Promise<AuditRecord[]> {
     const written = records.map((record) => ({ ...record, id: randomUUID() }));
     const items = written.map((record) => {
-      const sortKey = `${record.at}#${record.id}`;
+      // The monotonic clock orders records written in the same millisecond, as one change writes several.
+      const sortKey = `${record.at}#${process.hrtime.bigint().toString().padStart(20, '0')}#${record.id}`;
       const partition =
         record.findingId && record.imageKey
           ? key.auditOfFinding(this.tenant, record.imageKey, record.findingId)

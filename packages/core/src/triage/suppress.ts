@@ -5,6 +5,7 @@ import type { Finding, SuppressionReason } from '../finding.ts';
 import type { Image } from '../image/model.ts';
 import type { IngestContext } from '../ingest/context.ts';
 import type { Occurrence } from '../store/store.ts';
+import { severityRank } from '../severity.ts';
 import type { VexJustification } from '../vex/model.ts';
 import type { AuditRecord } from './audit.ts';
 import { applySuppressions, ruleMatches, type SuppressionFilter, type SuppressionRule, type SuppressionScope } from './suppression.ts';
@@ -62,7 +63,7 @@ function validateRequest(request: SuppressionRequest): void {
  * Reads the current findings a rule could cover, from the narrowest index the rule allows:
  * vulnerability ids, package names, the image, or every image of the repository.
  */
-async function candidates(context: TriageContext, filter: SuppressionFilter, scope: SuppressionScope): Promise<Occurrence[]> {
+export async function candidates(context: TriageContext, filter: SuppressionFilter, scope: SuppressionScope): Promise<Occurrence[]> {
   const found = new Map<string, Occurrence>();
   const add = (occurrence: Occurrence) => found.set(`${occurrence.image.key}#${occurrence.finding.id}`, occurrence);
 
@@ -175,15 +176,17 @@ export async function createSuppression(context: TriageContext, request: Suppres
   const rule = draftRule(context, request, policy);
   const now = context.clock.now();
 
+  await context.store.triage.registerTenant();
   await context.store.triage.putRule(rule, null);
   await context.store.triage.appendAudit([{ at: rule.createdAt, actor: context.actor, action: 'SUPPRESSION_CREATED', reason: rule.comment, ruleId: rule.id, after: rule }]);
 
   const changes = (await candidates(context, rule.filter, rule.scope))
     .filter(({ image, finding }) => !finding.suppression && ruleMatches(rule, image, finding, now))
-    .map(({ image, finding }) => ({ image, before: finding, after: { ...finding, suppression: { ruleId: rule.id, reason: rule.reason, expiresAt: rule.expiresAt, appliedAt: now.toISOString() } } }));
+    .map(({ image, finding }) => ({ image, before: finding, after: { ...finding, suppression: { ruleId: rule.id, reason: rule.reason, expiresAt: rule.expiresAt, appliedAt: now.toISOString(), severityAtApply: finding.severity } } }));
   await writeChanges(context, changes, 'SUPPRESSION_APPLIED', rule.comment, rule.id);
 
-  const applied = { ...rule, appliedCount: changes.length };
+  const ceiling = changes.map((change) => change.before.severity).sort((a, b) => severityRank(a) - severityRank(b))[0];
+  const applied = { ...rule, appliedCount: changes.length, severityCeiling: ceiling };
   await context.store.triage.putRule(applied, 'ACTIVE');
   context.logger.info('created suppression', { tenant: context.store.tenant, ruleId: rule.id, suppressed: changes.length, actor: context.actor });
   return { rule: applied, suppressedCount: changes.length };

@@ -45,6 +45,8 @@ export interface SuppressionRule {
   state: SuppressionState;
   /** Findings the rule suppressed when it was created. */
   appliedCount: number;
+  /** The highest severity among those findings; the audit flags a finding whose severity rose above it. */
+  severityCeiling?: Severity;
   policyVersion: number;
   endedAt?: string;
   endedBy?: string;
@@ -103,6 +105,6 @@ export function applySuppressions(rules: readonly SuppressionRule[], image: Imag
       const { suppression: _removed, ...rest } = finding;
       return rest;
     }
-    return { ...finding, suppression: { ruleId: rule.id, reason: rule.reason, expiresAt: rule.expiresAt, appliedAt: now.toISOString() } };
+    return { ...finding, suppression: { ruleId: rule.id, reason: rule.reason, expiresAt: rule.expiresAt, appliedAt: now.toISOString(), severityAtApply: finding.severity } };
   });
 }

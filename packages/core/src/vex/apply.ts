@@ -83,6 +83,18 @@ async function reevaluate(context: VexContext, index: VexIndex, vulnerabilityIds
   // Findings first, then the history: a retry after a failure re-evaluates and finds the same changes.
   await context.store.putFindings(changed);
   await context.store.vex.appendHistory(history);
+  await context.store.triage.appendAudit(
+    history.map((entry) => ({
+      at: entry.at,
+      actor: context.actor,
+      action: 'VEX_DECISION' as const,
+      reason: `${entry.action.toLowerCase()} on ${entry.cause.toLowerCase()} of VEX document ${documentKey}`,
+      imageKey: entry.imageKey,
+      findingId: entry.findingId,
+      before: entry.before ?? null,
+      after: entry.after ?? null,
+    })),
+  );
   return changed.length;
 }
 

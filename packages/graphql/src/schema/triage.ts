@@ -12,6 +12,9 @@ import {
   SUPPRESSION_SCOPES,
   SUPPRESSION_STATES,
   AUDIT_ACTIONS,
+  runSuppressionAudit,
+  type RuleAuditOutcome,
+  type SuppressionAuditReport,
   REACHABILITY_STATUSES,
   VEX_JUSTIFICATIONS,
   VEX_STATUSES,
@@ -240,7 +243,51 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+const RuleAuditRef = builder.objectRef<RuleAuditOutcome>('SuppressionAuditRule').implement({
+  fields: (t) => ({
+    suppressionId: t.string({ resolve: (outcome) => outcome.ruleId }),
+    comment: t.exposeString('comment'),
+    outcome: t.exposeString('outcome', { description: 'LAPSED (expired), FLAGGED (changed, kept by policy), REOPENED (changed, ended by policy) or KEPT.' }),
+    reasons: t.exposeStringList('reasons'),
+    reopenedCount: t.exposeInt('reopenedCount'),
+  }),
+});
+
+const AuditReportRef = builder.objectRef<SuppressionAuditReport>('SuppressionAudit').implement({
+  description: 'A review of every active suppression, run each quarter or on demand.',
+  fields: (t) => ({
+    id: t.exposeString('id'),
+    ranAt: t.field({ type: 'DateTime', resolve: (report) => report.ranAt }),
+    ranBy: t.exposeString('ranBy'),
+    policyVersion: t.exposeInt('policyVersion'),
+    reviewed: t.exposeInt('reviewed'),
+    lapsed: t.exposeInt('lapsed'),
+    flagged: t.exposeInt('flagged'),
+    reopened: t.exposeInt('reopened'),
+    rules: t.field({ type: [RuleAuditRef], resolve: (report) => report.rules }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  runSuppressionAudit: t.field({
+    type: AuditReportRef,
+    description: 'Runs the suppression audit now, as the quarterly schedule does, and stores its report.',
+    resolve: (_root, _args, context) =>
+      runSuppressionAudit(triageContext(context), {
+        exploitFacts: async (ids) => {
+          const facts = await context.exploitFacts.loadMany([...ids]);
+          return new Map(ids.map((id, index) => [id.toUpperCase(), facts[index] instanceof Error ? {} : facts[index]!]));
+        },
+      }),
+  }),
+}));
+
 builder.queryFields((t) => ({
+  suppressionAudits: t.connection({
+    type: AuditReportRef,
+    description: 'Stored suppression audit reports, newest first.',
+    resolve: async (_root, args, context) => toConnection(await context.store.triage.listAuditReports(forwardPage(args)), (report) => report),
+  }),
   suppressions: t.connection({
     type: SuppressionRef,
     description: 'Suppression rules, newest first.',
