@@ -1,6 +1,7 @@
 import type { SSTConfig } from 'sst';
 import { Api } from './stacks/Api.ts';
 import { Events } from './stacks/Events.ts';
+import { Schedules } from './stacks/Schedules.ts';
 import { Storage } from './stacks/Storage.ts';
 
 export default {
@@ -16,6 +17,6 @@ export default {
       timeout: '10 seconds',
       memorySize: '1024 MB',
     });
-    app.stack(Storage).stack(Events).stack(Api);
+    app.stack(Storage).stack(Events).stack(Api).stack(Schedules);
   },
 } satisfies SSTConfig;

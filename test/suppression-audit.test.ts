@@ -1,3 +1,4 @@
+import { ECRClient } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -15,6 +16,7 @@ import {
   type SuppressionRequest,
 } from '@stratum/core';
 
+import { handleSuppressionAudit } from '../packages/functions/src/suppression-audit.ts';
 import { startTestStore, type TestStore } from './support/local-store.ts';
 
 const DIGEST = sha256('audited-image');
@@ -65,6 +67,28 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await local.close();
+});
+
+describe('scheduled audit handler', () => {
+  it('audits every tenant with rules', async () => {
+    const clock = local.context().clock;
+    const start = clock.now().toISOString();
+    const { triage } = await prepared({ ...RULE, expiresAt: new Date(clock.now().getTime() + DAY).toISOString() });
+
+    try {
+      clock.advance(2 * DAY);
+      const summary = await handleSuppressionAudit({ store: local.store, clock, logger: triage.logger, ecr: () => new ECRClient({ region: 'us-east-1' }), tenantForAccount: () => 'unused' });
+      const reports = await triage.store.triage.listAuditReports({ first: 5 });
+
+      expect(summary.failed).toEqual([]);
+      expect(summary.tenants).toBeGreaterThanOrEqual(1);
+      expect(summary.lapsed).toBeGreaterThanOrEqual(1);
+      expect(reports.items[0]?.node.ranBy).toBe('stratum:quarterly-audit');
+      expect(reports.items[0]?.node.lapsed).toBe(1);
+    } finally {
+      clock.set(start);
+    }
+  });
 });
 
 describe('quarterly suppression audit', () => {

@@ -46,4 +46,8 @@ export * from './triage/suppress.ts';
 export { TriageStore, type AuditSubject } from './store/triage-store.ts';
 export { FINDING_STATES, type FindingState } from './store/store.ts';
 export { REACHABILITY_STATUSES, SUPPRESSION_REASONS } from './finding.ts';
+export * from './feeds/epss.ts';
+export * from './feeds/kev.ts';
+export * from './feeds/refresh.ts';
+export { FeedStore, FEED_NAMES, EPSS_SHARD_COUNT, epssBlockOf, type FeedName, type FeedHead, type FeedStatus } from './store/feed-store.ts';
 export * from './triage/quarterly-audit.ts';

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { FeedStore } from '@stratum/core';
 import { anyAuthenticator, apiKeyAuthenticator, createGraphQLServer, jwtClaimAuthenticator, type Authenticator } from '@stratum/graphql';
 
 import { lambdaDependencies } from './runtime.ts';
@@ -24,7 +25,14 @@ let server: ReturnType<typeof createGraphQLServer> | undefined;
 function getServer() {
   if (!server) {
     const dependencies = lambdaDependencies();
-    server = createGraphQLServer({ store: dependencies.store, clock: dependencies.clock, logger: dependencies.logger, authenticate: authenticatorFromEnvironment() });
+    const feeds = new FeedStore(dependencies.store.db, dependencies.store.tableName);
+    server = createGraphQLServer({
+      store: dependencies.store,
+      clock: dependencies.clock,
+      logger: dependencies.logger,
+      authenticate: authenticatorFromEnvironment(),
+      exploitFacts: (ids) => feeds.getFacts([...ids]),
+    });
   }
   return server;
 }

@@ -12,7 +12,7 @@ export type FeedName = (typeof FEED_NAMES)[number];
 
 /**
  * A feed's head item: the pointer to the current version plus the refresh bookkeeping. The KEV
- * head also holds the catalog itself (see `replaceKev`).
+ * head also contains the catalog itself (see `replaceKev`).
  */
 export interface FeedHead {
   feed: FeedName;
@@ -39,7 +39,7 @@ export interface FeedHead {
   previousShardCount?: number;
 }
 
-/** What `status()` reports for one feed. */
+/** Status of one feed, as `status()` returns it. */
 export interface FeedStatus {
   feed: FeedName;
   version?: string;
@@ -48,6 +48,7 @@ export interface FeedStatus {
   publishedAt?: string;
   storedAt?: string;
   refreshedAt?: string;
+  /** The latest failure. It stays after later successes, so compare its time with `refreshedAt`. */
   lastError?: { message: string; at?: string };
 }
 
@@ -63,8 +64,9 @@ const MAX_PROJECTED_IDS = 100;
 /** Parallel BatchWriteItem calls while storing or deleting an EPSS version. */
 const WRITE_CONCURRENCY = 8;
 /**
- * DynamoDB items are at most 400 KB. The KEV catalog of 2025 (about 1,300 entries) needs an
- * estimated 100 KB, so this leaves room for roughly three times as many entries.
+ * DynamoDB items are at most 400 KB. Stored KEV entries take about 93 bytes each by the JSON
+ * estimate below (measured on the test snapshot), so the limit fits about 3,700 entries, nearly
+ * three times the 1,280 of February 2025.
  */
 const MAX_KEV_ITEM_BYTES = 350_000;
 export const EPSS_SHARD_COUNT = 16;
@@ -73,9 +75,9 @@ const STATUS_ATTRIBUTES = ['PK', 'version', 'count', 'sourceVersion', 'published
 /*
  * Keys of the feed items. EPSS and KEV data is public and the same for every tenant, so it is
  * stored once under `G#FEED#` ("global") instead of once per tenant. This is the one exception to
- * the rule that every partition key starts with `T#<tenant>#`: the items hold nothing a tenant
- * owns, and a tenant id cannot produce a `G#` prefix, so no tenant query can reach them or be
- * reached from them.
+ * the rule that every partition key starts with `T#<tenant>#`. It is safe because the items
+ * contain nothing a tenant owns, and because tenant keys always start with `T#`, so no tenant
+ * query can reach these items.
  *
  * | item              | PK                                 | SK      |
  * |-------------------|------------------------------------|---------|
@@ -155,10 +157,10 @@ export class FeedStore {
   ) {}
 
   /**
-   * Returns the exploit facts of each id that either feed lists; ids without facts, and ids that
+   * Returns the exploit facts of each id that either feed lists. Ids without facts, and ids that
    * are not CVE ids (such as GHSA ids), are left out. Ids match case-insensitively, and the map is
-   * keyed by the ids as given. Costs one BatchGetItem for both heads and one per 100 score blocks,
-   * so up to 100 ids take two requests.
+   * keyed by the ids as given. One BatchGetItem reads both heads and one more reads each 100
+   * score blocks, so up to 100 ids take two requests.
    */
   async getFacts(vulnerabilityIds: string[]): Promise<Map<string, ExploitFacts>> {
     const idsByCve = new Map<string, string[]>();
@@ -293,8 +295,8 @@ export class FeedStore {
 
   /**
    * Points the EPSS head at a version whose blocks are stored. The write succeeds only while the
-   * head still points at `expectedVersion` (undefined: no version yet), so of two concurrent
-   * refreshes only one wins; the other gets a ConflictError.
+   * head still points at `expectedVersion` (undefined: no version yet). Of two concurrent
+   * refreshes only one wins, and the other gets a ConflictError.
    */
   async activateEpss(head: FeedHead, expectedVersion: string | undefined): Promise<void> {
     await this.putHead({ ...head, feed: 'EPSS' }, {}, expectedVersion);

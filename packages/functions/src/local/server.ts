@@ -10,6 +10,7 @@ import {
   createDocumentClient,
   DistributionRegistry,
   ensureTable,
+  FeedStore,
   fetchImage,
   importPushedImageVex,
   InvalidInputError,
@@ -120,7 +121,16 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     tenantForAccount: () => LOCAL_TENANT,
   };
 
-  const yoga = createGraphQLServer({ store, clock, logger, authenticate: localAuthenticator(LOCAL_TENANT), graphiql: true, defaultQuery: EXAMPLE_QUERY });
+  const feeds = new FeedStore(db, TABLE_NAME);
+  const yoga = createGraphQLServer({
+    store,
+    clock,
+    logger,
+    authenticate: localAuthenticator(LOCAL_TENANT),
+    graphiql: true,
+    defaultQuery: EXAMPLE_QUERY,
+    exploitFacts: (ids) => feeds.getFacts([...ids]),
+  });
 
   const handleEvent = async (event: unknown): Promise<HandlerOutcome> => {
     const detailType = (event as { 'detail-type'?: unknown } | null)?.['detail-type'];
