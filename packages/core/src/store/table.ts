@@ -1,8 +1,8 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 /**
- * The single table's key design. Every partition key starts with the tenant, so no query can
- * cross tenants. Items and their keys:
+ * The single table's key design. Every partition key of tenant data starts with the tenant, so
+ * no query can cross tenants. Items and their keys:
  *
  * | item            | PK                          | SK                 | GSI1 (PK / SK)                          | GSI2 (PK / SK)              | GSI3 (PK / SK)                     |
  * |-----------------|-----------------------------|--------------------|-----------------------------------------|-----------------------------|------------------------------------|
@@ -12,7 +12,19 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * | chain top       | T#t#TOP#chainId             | TOP                |                                         |                             |                                    |
  * | finding         | T#t#SCAN#scanId             | F#rank#findingId   | T#t#SCAN#scanId#O#origin / rank#id      | T#t#VULN#vulnId / key#id    | T#t#PKG#name / key#rank#id         |
  * | finding alias   | T#t#SCAN#scanId             | A#alias#findingId  |                                         | T#t#VULN#alias / key#id     |                                    |
+ * | VEX document    | T#t#VEX#docKey              | DOC                | T#t#VEXDOCS / importedAt#docKey         |                             |                                    |
+ * | VEX statement   | T#t#VEXSTMTS                | docKey#index       |                                         |                             |                                    |
+ * | VEX history     | T#t#FHIST#key#findingId     | at#cause#docKey    |                                         |                             |                                    |
+ * | suppression     | T#t#SUPPR#id                | RULE               | T#t#SUPPRS / createdAt#id               |                             |                                    |
+ * | audit record    | T#t#AUDIT#F#key#findingId   | at#seq#id          | T#t#AUDIT#S#ruleId / at#seq#id          |                             | T#t#AUDIT#I#key / at#seq#id        |
+ * | audit report    | T#t#SAUDIT#id               | REPORT             | T#t#SAUDITS / ranAt#id                  |                             |                                    |
+ * | risk policy     | T#t#POLICY                  | CURRENT            |                                         |                             |                                    |
+ * | feed data       | G#FEED#…                    | …                  |                                         |                             |                                    |
+ * | tenants w/ rules| G#SUPPRESSION_TENANTS       | tenant             |                                         |                             |                                    |
  *
+ * Audit records of a rule or of the tenant itself use T#t#AUDIT#S#ruleId or T#t#AUDIT#TENANT as PK.
+ * Keys starting with G# hold data about no single tenant: the public EPSS and KEV feeds, and the
+ * list of tenants the scheduled audit visits.
  * A finding alias is a copy of the finding under one of its aliases, so a search by any id finds it.
  * `rank` is the severity rank (0 = CRITICAL), so ascending order lists the most severe first.
  * Every GSI projects all attributes and is created with the table, because DynamoDB Local
