@@ -168,7 +168,7 @@ describe('bulk suppression', () => {
 
     expect(revoked.data.revokeSuppression).toEqual({ reopenedCount: 1, suppression: { state: 'REVOKED', endReason: 'vendor retracted' } });
     expect(actions).toEqual(['SUPPRESSION_CREATED', 'SUPPRESSION_APPLIED', 'SUPPRESSION_REVOKED', 'FINDING_REOPENED']);
-    expect(imageTrail.data.imageAuditTrail.edges.map((edge: { node: { action: string } }) => edge.node.action)).toEqual(['SUPPRESSION_APPLIED', 'FINDING_REOPENED']);
+    expect(imageTrail.data.imageAuditTrail.edges.map((edge: { node: { action: string } }) => edge.node.action)).toEqual(['VEX_DECISION', 'SUPPRESSION_APPLIED', 'FINDING_REOPENED']);
   });
 
   it('lists suppressions by state', async () => {
