@@ -8,7 +8,7 @@ const BATCH_WRITE_SIZE = 25;
 
 type Item = Record<string, unknown>;
 
-/** A plain item whose JSON is `size` characters long (or its bare keys, when `size` is smaller). */
+/** Builds a plain item whose JSON is `size` characters long, or only its keys when `size` is smaller. */
 export function plainItem(index: number, size: number): Item {
   const item = { PK: PLAIN_PARTITION, SK: `I#${String(index).padStart(8, '0')}`, pad: '' };
   const missing = size - JSON.stringify(item).length;
@@ -20,26 +20,26 @@ export function plainItems(count: number, size: number): Item[] {
   return Array.from({ length: count }, (_, index) => plainItem(index, size));
 }
 
-/** BatchWriteItem in chunks of 25, resending unprocessed items, as the store writes findings. */
-export async function writePlainItems(bench: BenchStore, items: Item[]): Promise<void> {
+/** Writes items with BatchWriteItem in chunks of 25 and resends unprocessed ones, as the store writes findings. */
+export async function batchWriteItems(bench: BenchStore, items: Item[]): Promise<void> {
   for (let start = 0; start < items.length; start += BATCH_WRITE_SIZE) {
     let pending: Item[] = items.slice(start, start + BATCH_WRITE_SIZE).map((item) => ({ PutRequest: { Item: item } }));
 
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > 8) throw new Error(`BatchWriteItem left ${pending.length} plain items unprocessed`);
+      if (attempt > 8) throw new Error(`BatchWriteItem left ${pending.length} items unprocessed after ${attempt} attempts`);
       const response = await bench.db.send(new BatchWriteCommand({ RequestItems: { [bench.tableName]: pending } }));
       pending = (response.UnprocessedItems?.[bench.tableName] ?? []) as Item[];
     }
   }
 }
 
-/** One Query for `limit` plain items: the floor under any one-page read of the same items. */
-export async function queryPlainItems(bench: BenchStore, limit: number): Promise<number> {
+/** Queries the first `limit` items of a partition, or of its sort keys that start with `prefix`, and returns their count. */
+export async function queryFirst(bench: BenchStore, partition: string, limit: number, prefix?: string): Promise<number> {
   const response = await bench.db.send(
     new QueryCommand({
       TableName: bench.tableName,
-      KeyConditionExpression: 'PK = :pk',
-      ExpressionAttributeValues: { ':pk': PLAIN_PARTITION },
+      KeyConditionExpression: prefix === undefined ? 'PK = :pk' : 'PK = :pk AND begins_with(SK, :prefix)',
+      ExpressionAttributeValues: prefix === undefined ? { ':pk': partition } : { ':pk': partition, ':prefix': prefix },
       Limit: limit,
     }),
   );

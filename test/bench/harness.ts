@@ -48,8 +48,19 @@ export async function startBenchStore(): Promise<BenchStore> {
   };
 }
 
-// tsx gives no way to pass --expose-gc from the npm script, so the flag is set at run time;
-// collecting before each timed run keeps garbage from earlier runs out of its numbers.
+/** Runs `work` on a fresh store after a garbage collection, and closes the store afterwards. */
+export async function onFreshStore<T>(work: (bench: BenchStore) => Promise<T>): Promise<T> {
+  const bench = await startBenchStore();
+  try {
+    collectGarbage();
+    return await work(bench);
+  } finally {
+    await bench.close();
+  }
+}
+
+// The npm script cannot pass --expose-gc through tsx, so the flag is set at run time. A collection
+// before each timed run keeps the garbage of earlier runs out of its numbers.
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
@@ -70,8 +81,8 @@ export function median(values: readonly number[]): number {
 }
 
 /**
- * Samples the resident set size on a timer while `work` runs. The store is in-process and
- * answers over sockets, so the event loop turns often enough for the timer to fire.
+ * Samples the resident set size on a timer while `work` runs. The store runs in-process and
+ * replies over sockets, so the event loop turns often enough for the timer to fire.
  */
 export async function withPeakRss<T>(work: () => Promise<T>, intervalMs = 5): Promise<{ value: T; startRss: number; peakRss: number }> {
   const startRss = process.memoryUsage().rss;
@@ -89,5 +100,3 @@ export async function withPeakRss<T>(work: () => Promise<T>, intervalMs = 5): Pr
     clearInterval(timer);
   }
 }
-
-export const MIB = 1024 * 1024;

@@ -1,8 +1,8 @@
-/** Prints rows as a fixed-width text table; the first row is the header. Numbers align right. */
+/** Prints rows as a fixed-width text table with the first row as header, numbers aligned right. */
 export function printTable(rows: ReadonlyArray<ReadonlyArray<string | number>>): void {
   const cells = rows.map((row) => row.map(String));
   const widths = cells[0]!.map((_, column) => Math.max(...cells.map((row) => row[column]?.length ?? 0)));
-  const numeric = (value: string) => /^[\d.,]+( ?[a-zA-Z%×]+)?$/.test(value);
+  const numeric = (value: string) => /^[\d.,-]+( ?[a-zA-Z%×]+)?$/.test(value);
 
   const line = (row: string[]) => row.map((cell, column) => (numeric(cell) && column > 0 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
 

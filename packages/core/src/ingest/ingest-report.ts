@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { sha256 } from '../digest.ts';
 import { InvalidInputError } from '../errors.ts';
 import type { Finding, ReportedFinding } from '../finding.ts';
@@ -45,6 +47,13 @@ function placeFindings(reported: ReportedFinding[], layers: Layer[], imageKey: s
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
+/** Hashes the placed findings one at a time, so no single string of every finding is built. */
+function scanIdOf(imageKey: string, placed: ReadonlyArray<Omit<Finding, 'scanId'>>): string {
+  const hash = createHash('sha256').update(`${imageKey}\n`);
+  for (const finding of placed) hash.update(JSON.stringify(finding)).update('\n');
+  return hash.digest('hex').slice(0, 32);
+}
+
 /**
  * Ingests a parsed scan report: merges its facts about the image into the stored image,
  * decides layer origins, and replaces the image's findings with the report's. Ingesting the
@@ -74,7 +83,7 @@ export async function ingestReport(context: IngestContext, input: IngestReportIn
   const previous = await findExisting(context, update);
   const merged = mergeImage(previous, update, now);
   const placed = placeFindings(report.findings, merged.layers, merged.key);
-  const scanId = sha256(`${merged.key}\n${JSON.stringify(placed)}`).slice(7, 39);
+  const scanId = scanIdOf(merged.key, placed);
 
   if (previous?.scan?.id === scanId) {
     const image = await saveImageFacts(context, merged, previous);
