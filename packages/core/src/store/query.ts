@@ -7,6 +7,11 @@ type Item = Record<string, unknown>;
 
 /** Upper bound on Query calls behind one filtered page, so a sparse filter cannot loop for long. */
 const MAX_QUERIES_PER_PAGE = 20;
+/**
+ * Items a filtered Query evaluates per call. DynamoDB applies Limit before the filter, so a small
+ * Limit would return a sparse filter's few matches only after many calls.
+ */
+const FILTERED_EVALUATION_LIMIT = 1000;
 
 /** Names of the key attributes a cursor carries: the table's keys, plus the index's when one is used. */
 export function keyAttributes(index: string | undefined): string[] {
@@ -37,7 +42,9 @@ export async function queryPage<T>(db: DynamoDBDocumentClient, tableName: string
   let queries = 0;
 
   do {
-    const response = await db.send(new QueryCommand({ ...input, TableName: tableName, ExclusiveStartKey: start, Limit: page.first + 1 - collected.length }));
+    const wanted = page.first + 1 - collected.length;
+    const limit = input.FilterExpression ? Math.max(wanted, FILTERED_EVALUATION_LIMIT) : wanted;
+    const response = await db.send(new QueryCommand({ ...input, TableName: tableName, ExclusiveStartKey: start, Limit: limit }));
     collected.push(...(response.Items ?? []));
     start = response.LastEvaluatedKey;
     queries++;
