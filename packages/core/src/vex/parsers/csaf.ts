@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../../errors.ts';
 import { formatPath, parseWith } from '../../validation.ts';
 import { VEX_JUSTIFICATIONS, type ParsedVexDocument, type VexIdentifier, type VexProduct, type VexStatement, type VexStatus } from '../model.ts';
+import { optionalList, optionalString } from './schema-parts.ts';
 
 const FORMAT = 'CSAF';
 
@@ -18,18 +19,6 @@ const STATUS_LISTS = [
 ] as const satisfies ReadonlyArray<readonly [string, VexStatus]>;
 
 type StatusList = (typeof STATUS_LISTS)[number][0];
-
-const optionalString = z
-  .string()
-  .nullish()
-  .transform((value) => (value ? value : undefined));
-
-function optionalList<T extends z.ZodType>(item: T) {
-  return z
-    .array(item)
-    .nullish()
-    .transform((value) => value ?? []);
-}
 
 const productIds = optionalList(z.string());
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { sha256 } from '../../digest.ts';
 import { parseWith } from '../../validation.ts';
 import type { ParsedVexDocument, VexIdentifier, VexJustification, VexProduct, VexStatement, VexStatus } from '../model.ts';
+import { optionalList, optionalString } from './schema-parts.ts';
 
 const FORMAT = 'CycloneDX VEX';
 
@@ -31,18 +32,6 @@ const JUSTIFICATIONS: Record<string, VexJustification> = {
 
 /** A BOM-Link to a component: `urn:cdx:<serial number UUID>/<version>#<url-encoded bom-ref>`. */
 const BOM_LINK = /^urn:cdx:([^/]+)\/\d+#(.+)$/;
-
-const optionalString = z
-  .string()
-  .nullish()
-  .transform((value) => (value ? value : undefined));
-
-function optionalList<T extends z.ZodType>(item: T) {
-  return z
-    .array(item)
-    .nullish()
-    .transform((value) => value ?? []);
-}
 
 const componentSchema = z.object({
   'bom-ref': optionalString,

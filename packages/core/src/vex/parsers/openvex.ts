@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { parseWith } from '../../validation.ts';
 import { VEX_JUSTIFICATIONS, type ParsedVexDocument, type VexIdentifier, type VexProduct, type VexStatement, type VexStatus } from '../model.ts';
+import { optionalList, optionalString } from './schema-parts.ts';
 
 const FORMAT = 'OpenVEX';
 
@@ -16,19 +17,6 @@ const STATUSES: Record<string, VexStatus> = {
 };
 
 const STATUS_NAMES = Object.keys(STATUSES) as [string, ...string[]];
-
-/** Empty strings count as absent, so an empty text never becomes an impact or action statement. */
-const optionalString = z
-  .string()
-  .nullish()
-  .transform((value) => (value ? value : undefined));
-
-function optionalList<T extends z.ZodType>(item: T) {
-  return z
-    .array(item)
-    .nullish()
-    .transform((value) => value ?? []);
-}
 
 /** OpenVEX 0.0.x writes products, subcomponents and the vulnerability as bare strings. */
 function fromBareString(key: string) {
