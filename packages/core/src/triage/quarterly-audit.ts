@@ -6,7 +6,7 @@ import type { ExploitFacts } from './risk.ts';
 import { candidates, endSuppression, type TriageContext } from './suppress.ts';
 import type { SuppressionRule } from './suppression.ts';
 
-/** What the audit did with one rule. */
+/** The audit's outcome for one rule. */
 export interface RuleAuditOutcome {
   ruleId: string;
   comment: string;

@@ -14,7 +14,7 @@ export interface Risk {
   /** 0 to 100. */
   score: number;
   tier: RiskTier;
-  /** False exactly when the finding is suppressed, VEX says not_affected or fixed, or the code is UNREACHABLE with evidence. */
+  /** False exactly when the finding is suppressed, VEX states not_affected or fixed, or the code is UNREACHABLE with evidence. */
   actionable: boolean;
   /** Plain sentences, the most important first. */
   reasons: string[];

@@ -15,7 +15,7 @@ const SAMPLE_SIZE = 20;
 const PAGE = 500;
 
 export interface TriageContext extends IngestContext {
-  /** Who made the change, for the audit trail. */
+  /** The actor of the change, for the audit trail. */
   actor: string;
 }
 

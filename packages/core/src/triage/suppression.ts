@@ -4,7 +4,7 @@ import type { Severity } from '../severity.ts';
 import type { VexJustification, VexStatus } from '../vex/model.ts';
 import { purlCovers } from '../vex/package-match.ts';
 
-/** Which findings a suppression rule covers; every field given must hold, any value within a field may. */
+/** The findings a suppression rule covers. Every field given must hold, and any value within a field may. */
 export interface SuppressionFilter {
   vulnerabilityIds?: string[];
   /** Package purls; a purl without version covers every version, as in VEX matching. */
@@ -20,7 +20,7 @@ export const SUPPRESSION_SCOPES = ['IMAGE', 'REPOSITORY', 'TENANT'] as const;
 export type SuppressionScopeKind = (typeof SUPPRESSION_SCOPES)[number];
 
 /**
- * Where a rule applies. IMAGE: one image, by digest. REPOSITORY: every image of a repository,
+ * The images a rule applies to. IMAGE: one image, by digest. REPOSITORY: every image of a repository,
  * including digests pushed later. TENANT: every image of the tenant.
  */
 export interface SuppressionScope {

@@ -11,7 +11,7 @@ import type { ParsedVexDocument } from './model.ts';
 const OCCURRENCE_PAGE = 500;
 
 export interface VexContext extends IngestContext {
-  /** Who made the change, for the audit trail: a user, an API key's name, or a service. */
+  /** The actor of the change, for the audit trail: a user, an API key's id, or a service. */
   actor: string;
 }
 

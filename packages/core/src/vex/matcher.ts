@@ -6,14 +6,14 @@ import { parseImageIdentifier, sameRepository, type ImageIdentifier } from './im
 import { normalizePurl, purlCovers } from './package-match.ts';
 
 /**
- * Who stands behind a document. OWN: the tenant's own assessment, which applies anywhere in
+ * The party behind a document. OWN: the tenant's own assessment, which applies anywhere in
  * the images it names. VENDOR: a supplier's document the tenant imported. REGISTRY: a
  * document found attached to an image in its registry.
  */
 export const VEX_SOURCES = ['OWN', 'VENDOR', 'REGISTRY'] as const;
 export type VexSource = (typeof VEX_SOURCES)[number];
 
-/** How a statement's product matched a finding. */
+/** The way a statement's product matched a finding. */
 export const VEX_MATCH_KINDS = ['IMAGE', 'BASE_IMAGE', 'PACKAGE'] as const;
 export type VexMatchKind = (typeof VEX_MATCH_KINDS)[number];
 
