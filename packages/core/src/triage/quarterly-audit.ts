@@ -54,8 +54,8 @@ function changedFacts(rule: SuppressionRule, finding: Finding, facts: ExploitFac
 
 /**
  * Reviews every active suppression of a tenant: expired rules lapse and their findings reopen;
- * rules whose findings changed underneath them are flagged, and reopened when the policy says
- * so. The report is stored and returned.
+ * rules whose findings changed underneath them are flagged, and reopened when the policy
+ * requires it. The report is stored and returned.
  */
 export async function runSuppressionAudit(context: TriageContext, dependencies: AuditDependencies = {}): Promise<SuppressionAuditReport> {
   const now = context.clock.now();
