@@ -18,6 +18,8 @@ export const riskPolicySchema = z.object({
     NEGLIGIBLE: z.number().min(0).max(100),
     UNKNOWN: z.number().min(0).max(100),
   }),
+  /** Points per CVSS base point; the higher of this and the severity's points is the base score. */
+  cvssPointsPerScore: z.number().min(0).max(10),
   /** Points for presence in CISA's Known Exploited Vulnerabilities catalog. */
   kevPoints: z.number().min(0).max(100),
   /** Points at an EPSS probability of 1; scaled linearly below it. */
@@ -43,13 +45,15 @@ export type RiskPolicy = z.infer<typeof riskPolicySchema>;
 
 export const DEFAULT_RISK_POLICY: RiskPolicy = {
   version: 1,
-  severityPoints: { CRITICAL: 70, HIGH: 50, MEDIUM: 30, LOW: 10, NEGLIGIBLE: 2, UNKNOWN: 30 },
+  // Severity alone stays below 65, so the top tier needs exploit evidence (KEV or a high EPSS) on top.
+  severityPoints: { CRITICAL: 60, HIGH: 45, MEDIUM: 25, LOW: 8, NEGLIGIBLE: 2, UNKNOWN: 25 },
+  cvssPointsPerScore: 6,
   kevPoints: 30,
   epssPoints: 25,
   fixAvailablePoints: 5,
   originFactor: { BASE: 0.8, APPLICATION: 1, UNKNOWN: 1 },
   unreachableFactor: 0.3,
-  tiers: { CRITICAL: 85, HIGH: 60, MEDIUM: 30 },
+  tiers: { CRITICAL: 80, HIGH: 55, MEDIUM: 30 },
   epssReviewThreshold: 0.5,
   defaultSuppressionDays: 90,
   allowNoExpiry: false,

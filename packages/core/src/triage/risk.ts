@@ -48,14 +48,14 @@ function tierOf(score: number, policy: RiskPolicy): RiskTier {
 const ORIGIN_WORDS = { BASE: "in the base image's layers, fixed by updating the base image", APPLICATION: "in the application's own layers", UNKNOWN: 'in a layer whose origin is unknown' };
 
 /**
- * Scores a finding: severity points (or CVSS × 10, whichever is higher), plus points for KEV,
+ * Scores a finding: severity points (or CVSS × the policy's points per score, whichever is higher), plus points for KEV,
  * EPSS and an available fix, multiplied by the layer-origin factor and, for UNREACHABLE code,
  * by the unreachable factor. Capped at 100. Reasons list what weighed most first.
  */
 export function assessRisk(finding: Finding, facts: ExploitFacts, policy: RiskPolicy, now: Date): Risk {
   const reasons: Array<{ weight: number; text: string }> = [];
   const severityPoints = policy.severityPoints[finding.severity];
-  const cvssPoints = finding.cvss ? finding.cvss.score * 10 : 0;
+  const cvssPoints = finding.cvss ? finding.cvss.score * policy.cvssPointsPerScore : 0;
   let score = Math.max(severityPoints, cvssPoints);
   reasons.push({ weight: score, text: `Severity ${finding.severity}${finding.cvss ? `, CVSS ${finding.cvss.score}` : ''}.` });
 
@@ -67,7 +67,7 @@ export function assessRisk(finding: Finding, facts: ExploitFacts, policy: RiskPo
     const points = facts.epss.score * policy.epssPoints;
     score += points;
     const percentile = facts.epss.percentile === undefined ? '' : ` (percentile ${Math.round(facts.epss.percentile * 100)})`;
-    reasons.push({ weight: points * 2, text: `EPSS gives a ${(facts.epss.score * 100).toFixed(1)}% probability of exploitation in the next 30 days${percentile}.` });
+    reasons.push({ weight: facts.epss.score * 100, text: `EPSS gives a ${(facts.epss.score * 100).toFixed(1)}% probability of exploitation in the next 30 days${percentile}.` });
   }
   if (finding.fixedVersion) {
     score += policy.fixAvailablePoints;
