@@ -182,6 +182,18 @@ describe('bulk suppression', () => {
     expect(revoked.data.suppressions.edges).toEqual([]);
   });
 
+  it('creates nothing for an unknown image', async () => {
+    const api = client();
+    await seed(api);
+    const result = await api.query(SUPPRESS, { input: { ...NOT_AFFECTED_BASE, scope: 'IMAGE', repository: undefined, imageDigest: sha256('unknown') } });
+    const listed = await api.query(`{ suppressions(first: 10) { edges { node { id } } } }`);
+    const audit = await api.query(`mutation { runSuppressionAudit { reviewed } }`);
+
+    expect(result.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(listed.data.suppressions.edges).toEqual([]);
+    expect(audit.data.runSuppressionAudit.reviewed).toBe(0);
+  });
+
   it.each([
     ['NOT_AFFECTED without justification', { ...NOT_AFFECTED_BASE, justification: undefined }, 'justification'],
     ['a tenant scope without ids', { ...NOT_AFFECTED_BASE, scope: 'TENANT', repository: undefined }, 'filter'],
@@ -189,7 +201,8 @@ describe('bulk suppression', () => {
     ['no expiry against the policy', { ...NOT_AFFECTED_BASE, noExpiry: true }, 'noExpiry'],
     ['an expiry in the past', { ...NOT_AFFECTED_BASE, expiresAt: '2020-01-01T00:00:00Z' }, 'expiresAt'],
     ['a blank comment', { ...NOT_AFFECTED_BASE, comment: '  ' }, 'comment'],
-    ['a repository scope without repository', { ...NOT_AFFECTED_BASE, repository: undefined }, 'scope.repository'],
+    ['a repository scope without repository', { ...NOT_AFFECTED_BASE, repository: undefined }, 'repository'],
+    ['an image scope with a repository', { ...NOT_AFFECTED_BASE, scope: 'IMAGE', imageDigest: sha256('app-manifest-1') }, 'repository'],
   ])('rejects %s', async (_name, input, field) => {
     const api = client();
     const result = await api.query(SUPPRESS, { input });

@@ -4,6 +4,7 @@ import { createYoga, maskError as defaultMaskError, type YogaServerInstance } fr
 
 import { StratumError, type ExploitFacts, type Logger } from '@stratum/core';
 import DataLoader from 'dataloader';
+import { GraphQLError } from 'graphql';
 
 import type { GraphQLContext, ServerDependencies } from './context.ts';
 import { toGraphQLError } from './errors.ts';
@@ -22,7 +23,11 @@ export interface ServerOptions extends ServerDependencies {
  */
 function yogaLogger(logger: Logger) {
   const describe = (args: unknown[]) => args.map((arg) => (arg instanceof Error ? `${arg.name}: ${arg.message}` : String(arg))).join(' ');
-  const isClientError = (args: unknown[]) => args.some((arg) => arg instanceof StratumError && arg.code !== 'INTERNAL');
+  const isClientError = (args: unknown[]) =>
+    args.some((arg) => {
+      const error = arg instanceof GraphQLError && arg.originalError ? arg.originalError : arg;
+      return error instanceof StratumError && error.code !== 'INTERNAL';
+    });
 
   return {
     debug: (...args: unknown[]) => logger.debug('graphql', { detail: describe(args) }),

@@ -84,7 +84,7 @@ export async function runSuppressionAudit(context: TriageContext, dependencies: 
     await context.store.triage.appendAudit([{ at: now.toISOString(), actor: context.actor, action: 'SUPPRESSION_FLAGGED', reason: reasons.join('; '), ruleId: rule.id, before: rule, after: flagged }]);
 
     if (policy.reopenFlagged) {
-      const ended = await endSuppression(context, rule.id, 'REVOKED', `quarterly audit: ${reasons.join('; ')}`);
+      const ended = await endSuppression(context, rule.id, 'REVOKED', `suppression audit: ${reasons.join('; ')}`);
       outcomes.push({ ruleId: rule.id, comment: rule.comment, outcome: 'REOPENED', reasons, reopenedCount: ended.reopenedCount });
     } else {
       outcomes.push({ ruleId: rule.id, comment: rule.comment, outcome: 'FLAGGED', reasons, reopenedCount: 0 });

@@ -43,8 +43,10 @@ function hasCriterion(filter: SuppressionFilter): boolean {
 /** Checks a request before anything is read or written; the messages name the field and the rule. */
 function validateRequest(request: SuppressionRequest): void {
   const { scope, filter } = request;
-  if (scope.kind === 'IMAGE' && !scope.imageDigest) throw new InvalidInputError('Missing scope.imageDigest: an IMAGE scope names the image by digest', { path: 'scope.imageDigest' });
-  if (scope.kind === 'REPOSITORY' && !scope.repository) throw new InvalidInputError('Missing scope.repository: a REPOSITORY scope names the repository', { path: 'scope.repository' });
+  if (scope.kind === 'IMAGE' && !scope.imageDigest) throw new InvalidInputError('Missing imageDigest: an IMAGE scope names the image by digest', { path: 'imageDigest' });
+  if (scope.kind === 'REPOSITORY' && !scope.repository) throw new InvalidInputError('Missing repository: a REPOSITORY scope names the repository', { path: 'repository' });
+  if (scope.kind !== 'REPOSITORY' && scope.repository) throw new InvalidInputError(`Unexpected repository with scope ${scope.kind}: a repository is given only with scope REPOSITORY`, { path: 'repository', value: scope.repository });
+  if (scope.kind !== 'IMAGE' && scope.imageDigest) throw new InvalidInputError(`Unexpected imageDigest with scope ${scope.kind}: an image digest is given only with scope IMAGE`, { path: 'imageDigest', value: scope.imageDigest });
   if (scope.kind === 'TENANT' && !filter.vulnerabilityIds?.length && !filter.packageNames?.length) {
     throw new InvalidInputError('A TENANT scope needs filter.vulnerabilityIds or filter.packageNames, so that the rule names what it suppresses; narrow it or scope it to a repository', {
       path: 'filter',
@@ -63,7 +65,7 @@ function validateRequest(request: SuppressionRequest): void {
  * Reads the current findings a rule could cover, from the narrowest index the rule allows:
  * vulnerability ids, package names, the image, or every image of the repository.
  */
-export async function candidates(context: TriageContext, filter: SuppressionFilter, scope: SuppressionScope): Promise<Occurrence[]> {
+export async function candidates(context: TriageContext, filter: SuppressionFilter, scope: SuppressionScope, options: { requireImage?: boolean } = {}): Promise<Occurrence[]> {
   const found = new Map<string, Occurrence>();
   const add = (occurrence: Occurrence) => found.set(`${occurrence.image.key}#${occurrence.finding.id}`, occurrence);
 
@@ -84,8 +86,9 @@ export async function candidates(context: TriageContext, filter: SuppressionFilt
     const images: Image[] = [];
     if (scope.kind === 'IMAGE') {
       const image = await context.store.getImage(scope.imageDigest!);
-      if (!image) throw new NotFoundError('Image', scope.imageDigest!, 'ingest a report for it first');
-      images.push(image);
+      // A new rule must name a stored image; an existing rule whose image is gone simply covers nothing.
+      if (!image && options.requireImage) throw new NotFoundError('Image', scope.imageDigest!, 'ingest a report for it first');
+      if (image) images.push(image);
     } else {
       let after: string | undefined;
       do {
@@ -141,7 +144,7 @@ export async function previewSuppression(context: TriageContext, request: Suppre
   const rule = draftRule(context, request, policy);
   const now = context.clock.now();
 
-  const matched = (await candidates(context, request.filter, request.scope)).filter(({ image, finding }) => !finding.suppression && ruleMatches(rule, image, finding, now));
+  const matched = (await candidates(context, request.filter, request.scope, { requireImage: true })).filter(({ image, finding }) => !finding.suppression && ruleMatches(rule, image, finding, now));
   return { count: matched.length, sample: matched.slice(0, SAMPLE_SIZE) };
 }
 
@@ -176,11 +179,14 @@ export async function createSuppression(context: TriageContext, request: Suppres
   const rule = draftRule(context, request, policy);
   const now = context.clock.now();
 
+  // Read first: a request for an unknown image fails before anything is stored.
+  const covered = await candidates(context, rule.filter, rule.scope, { requireImage: true });
+
   await context.store.triage.registerTenant();
   await context.store.triage.putRule(rule, null);
   await context.store.triage.appendAudit([{ at: rule.createdAt, actor: context.actor, action: 'SUPPRESSION_CREATED', reason: rule.comment, ruleId: rule.id, after: rule }]);
 
-  const changes = (await candidates(context, rule.filter, rule.scope))
+  const changes = covered
     .filter(({ image, finding }) => !finding.suppression && ruleMatches(rule, image, finding, now))
     .map(({ image, finding }) => ({ image, before: finding, after: { ...finding, suppression: { ruleId: rule.id, reason: rule.reason, expiresAt: rule.expiresAt, appliedAt: now.toISOString(), severityAtApply: finding.severity } } }));
   await writeChanges(context, changes, 'SUPPRESSION_APPLIED', rule.comment, rule.id);
