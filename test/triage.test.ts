@@ -226,5 +226,8 @@ describe('risk policy', () => {
     expect(policy.version).toBe(1);
     expect(updated.data.updateRiskPolicy.originFactor.BASE).toBe(0.5);
     expect(stale.errors?.[0]?.extensions?.field).toBe('policy.version');
+
+    const trail = await api.query(`{ tenantAuditTrail(first: 5) { edges { node { action reason actor } } } }`);
+    expect(trail.data.tenantAuditTrail.edges).toEqual([{ node: { action: 'RISK_POLICY_CHANGED', reason: 'base layers matter less', actor: 'local-user' } }]);
   });
 });

@@ -316,6 +316,11 @@ builder.queryFields((t) => ({
       return toConnection(await context.store.triage.listAudit({ image: image.key }, forwardPage(args)), (record) => record);
     },
   }),
+  tenantAuditTrail: t.connection({
+    type: AuditRecordRef,
+    description: 'Audit records of the tenant itself, such as risk policy changes, oldest first.',
+    resolve: async (_root, args, context) => toConnection(await context.store.triage.listTenantAudit(forwardPage(args)), (record) => record),
+  }),
   riskPolicy: t.field({ type: 'JSON', description: "The tenant's current risk policy.", resolve: (_root, _args, context) => context.store.triage.getPolicy() }),
 }));
 
