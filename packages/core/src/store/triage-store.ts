@@ -12,6 +12,7 @@ import { batchWrite } from './batch.ts';
 import { assertTenant } from './keys.ts';
 import { assertPageSize, type Page, type PageRequest } from './paging.ts';
 import { queryPage } from './query.ts';
+import { putWithState } from './state-put.ts';
 import { INDEXES } from './table.ts';
 
 type Item = Record<string, unknown>;
@@ -62,25 +63,8 @@ export class TriageStore {
 
   /** Writes a rule; with `expectedState` only while the stored rule is in that state (null: new rule). */
   async putRule(rule: SuppressionRule, expectedState?: SuppressionState | null): Promise<void> {
-    const condition =
-      expectedState === undefined
-        ? {}
-        : expectedState === null
-          ? { ConditionExpression: 'attribute_not_exists(PK)' }
-          : { ConditionExpression: '#state = :expected', ExpressionAttributeNames: { '#state': 'state' }, ExpressionAttributeValues: { ':expected': expectedState } };
-
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...key.rule(this.tenant, rule.id), GSI1PK: key.rules(this.tenant), GSI1SK: `${rule.createdAt}#${rule.id}`, entity: 'suppression', ...rule },
-          ...condition,
-        }),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw new ConflictError(`Suppression ${rule.id} changed while it was being updated; read it again and retry`, { cause: error });
-      throw error;
-    }
+    const item = { ...key.rule(this.tenant, rule.id), GSI1PK: key.rules(this.tenant), GSI1SK: `${rule.createdAt}#${rule.id}`, entity: 'suppression', ...rule };
+    await putWithState(this.db, this.tableName, item, expectedState, `Suppression ${rule.id} changed while it was being updated; read it again and retry`);
   }
 
   /** Records that this tenant has suppression rules, so the scheduled audit visits it. */

@@ -1,13 +1,12 @@
-import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
-import { ConflictError } from '../errors.ts';
 import type { FindingVex, StoredStatement, VexSource } from '../vex/matcher.ts';
 import type { VexFormat } from '../vex/model.ts';
 import { batchWrite, type WriteRequest } from './batch.ts';
 import { assertTenant } from './keys.ts';
 import { assertPageSize, type Page, type PageRequest } from './paging.ts';
 import { queryPage } from './query.ts';
+import { putWithState } from './state-put.ts';
 import { INDEXES } from './table.ts';
 
 export const VEX_DOCUMENT_STATES = ['IMPORTING', 'ACTIVE', 'REVOKED'] as const;
@@ -80,27 +79,8 @@ export class VexStore {
 
   /** Writes a document's metadata. With `expectedState` the write succeeds only from that state. */
   async putDocument(record: VexDocumentRecord, expectedState?: VexDocumentState | null): Promise<void> {
-    const condition =
-      expectedState === undefined
-        ? {}
-        : expectedState === null
-          ? { ConditionExpression: 'attribute_not_exists(PK)' }
-          : { ConditionExpression: '#state = :expected', ExpressionAttributeNames: { '#state': 'state' }, ExpressionAttributeValues: { ':expected': expectedState } };
-
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...key.document(this.tenant, record.key), GSI1PK: key.documents(this.tenant), GSI1SK: `${record.importedAt}#${record.key}`, entity: 'vexDocument', ...record },
-          ...condition,
-        }),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        throw new ConflictError(`VEX document ${record.key} changed state while it was being updated; read it again and retry`, { cause: error });
-      }
-      throw error;
-    }
+    const item = { ...key.document(this.tenant, record.key), GSI1PK: key.documents(this.tenant), GSI1SK: `${record.importedAt}#${record.key}`, entity: 'vexDocument', ...record };
+    await putWithState(this.db, this.tableName, item, expectedState, `VEX document ${record.key} changed state while it was being updated; read it again and retry`);
   }
 
   /** VEX documents of the tenant, most recently imported first. */
