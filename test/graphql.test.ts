@@ -163,6 +163,19 @@ describe('GraphQL ingest and queries', () => {
     expect(listed.data?.images.edges).toHaveLength(1);
   });
 
+  it('accepts a report sent as a string', async () => {
+    const result = await graphql(INGEST, { input: { report: JSON.stringify(readFixture('reports/trivy/trivy-golden-alpine-310.json')), digest: `sha256:${'9'.repeat(64)}` } });
+
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.ingestScanReport.findingCount).toBe(4);
+  });
+
+  it('rejects a report string that is not JSON', async () => {
+    const result = await graphql(INGEST, { input: { report: '{"Results": [' } });
+
+    expect(result.errors?.[0]?.extensions?.field).toBe('input.report');
+  });
+
   it('rejects an unrecognised report', async () => {
     const result = await graphql(INGEST, { input: { report: { hello: 'world' } } });
 

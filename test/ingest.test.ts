@@ -167,6 +167,16 @@ describe('ingest of real reports', () => {
     expect(byDigest?.layers[0]?.digest).toBe(manifest.layers[0]?.digest);
   });
 
+  it('keeps another manifest of the same config apart', async () => {
+    const report = parseReport(readFixture('reports/trivy/trivy-golden-alpine-310.json'));
+    const first = await ingestReport(context(), { report, digest: `sha256:${'1'.repeat(64)}` });
+    const second = await ingestReport(context(), { report, digest: `sha256:${'2'.repeat(64)}` });
+
+    expect(first.image.key).toBe(`sha256:${'1'.repeat(64)}`);
+    expect(second.image.key).toBe(`sha256:${'2'.repeat(64)}`);
+    expect((await store().getImage(first.image.key))?.scan?.findingCount).toBe(4);
+  });
+
   it('rejects a report without image identity', async () => {
     const report = parseReport(readFixture('reports/trivy/dd-legacy-list-format-many.json'));
 

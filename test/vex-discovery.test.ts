@@ -1,12 +1,10 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { ECRClient } from '@aws-sdk/client-ecr';
 import {
@@ -38,11 +36,8 @@ import { LOCAL_TENANT, startLocalServer, type LocalServer } from '../packages/fu
 import type { HandlerDependencies } from '../packages/functions/src/runtime.ts';
 import { readFixture } from './support/fixtures.ts';
 import { startTestStore, type TestStore } from './support/local-store.ts';
+import { buildImages, freePort, REGISTRY_BINARY, startRegistry, waitFor, type TestRegistry } from './support/registry.ts';
 
-// The Debian packages docker-registry (CNCF Distribution 2.8), skopeo and umoci provide the binaries these tests run.
-const REGISTRY_BINARY = '/usr/bin/docker-registry';
-const COMMAND_TIMEOUT_MS = 60_000;
-const REGISTRY_START_TIMEOUT_MS = 15_000;
 const NOTIFICATION_TIMEOUT_MS = 15_000;
 const TAG = '1.0';
 const CVE = 'CVE-2024-3094';
@@ -53,39 +48,10 @@ const OPENVEX_TYPE = 'application/vnd.openvex+json';
 const DSSE_TYPE = 'application/vnd.dsse.envelope.v1+json';
 const IN_TOTO_TYPE = 'application/vnd.in-toto+json';
 
-const run = promisify(execFile);
-
 type LogMethod = Logger['warn'];
 
 function spyLogger() {
   return { debug: vi.fn<LogMethod>(), info: vi.fn<LogMethod>(), warn: vi.fn<LogMethod>(), error: vi.fn<LogMethod>() };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls until `check` returns a value, or throws after `timeoutMs` with `what` in the message. */
-async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await sleep(200);
-  }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 /** Builds an OpenVEX 0.2.0 document stating that the image with `digest` is not affected by CVE-2024-3094. */
@@ -173,10 +139,7 @@ async function documentsOf(store: Store, tenant: string): Promise<VexDocumentRec
 
 describe.skipIf(!existsSync(REGISTRY_BINARY))('VEX discovery with a registry', () => {
   let workDir: string;
-  let registryUrl: string;
-  let registryHost: string;
-  let registryProcess: ChildProcess | undefined;
-  let registryLog = '';
+  let registryServer: TestRegistry;
   let server: LocalServer;
   let local: TestStore;
   let registry: DistributionRegistry;
@@ -186,70 +149,11 @@ describe.skipIf(!existsSync(REGISTRY_BINARY))('VEX discovery with a registry', (
   let webDigest: string;
   let tenantNumber = 0;
 
-  async function startRegistry(notificationUrl: string, port: number): Promise<void> {
-    // Retries are short so that a notification that failed once is sent again well within the test's wait.
-    const config = [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${join(workDir, 'registry')}`,
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      'notifications:',
-      '  endpoints:',
-      '    - name: stratum',
-      `      url: ${notificationUrl}`,
-      '      timeout: 5s',
-      '      threshold: 3',
-      '      backoff: 1s',
-      '',
-    ].join('\n');
-    const configPath = join(workDir, 'config.yml');
-    await writeFile(configPath, config);
-
-    registryProcess = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    registryProcess.stdout?.on('data', (chunk: Buffer) => (registryLog += chunk.toString()));
-    registryProcess.stderr?.on('data', (chunk: Buffer) => (registryLog += chunk.toString()));
-
-    await waitFor(`GET ${registryUrl}/v2/ to answer`, REGISTRY_START_TIMEOUT_MS, async () => {
-      if (registryProcess?.exitCode !== null) throw new Error(`docker-registry exited with code ${registryProcess?.exitCode}: ${registryLog}`);
-      try {
-        const response = await fetch(`${registryUrl}/v2/`, { signal: AbortSignal.timeout(1_000) });
-        return response.ok ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    });
-  }
-
-  /** Builds `base` with two layers, and `app` and `web` as `base` plus one different layer each. */
-  async function buildImages(): Promise<void> {
-    const files = join(workDir, 'files');
-    await mkdir(files);
-    for (const name of ['os-release', 'libexample.so', 'app.py', 'web.py']) await writeFile(join(files, name), `${name} for the VEX discovery test\n`);
-
-    await run('umoci', ['init', '--layout', layout], { timeout: COMMAND_TIMEOUT_MS });
-    await run('umoci', ['new', '--image', `${layout}:base`], { timeout: COMMAND_TIMEOUT_MS });
-    await run('umoci', ['insert', '--image', `${layout}:base`, join(files, 'os-release'), '/etc/os-release'], { timeout: COMMAND_TIMEOUT_MS });
-    await run('umoci', ['insert', '--image', `${layout}:base`, join(files, 'libexample.so'), '/usr/lib/libexample.so'], { timeout: COMMAND_TIMEOUT_MS });
-    await run('umoci', ['insert', '--image', `${layout}:base`, '--tag', 'app', join(files, 'app.py'), '/app/app.py'], { timeout: COMMAND_TIMEOUT_MS });
-    await run('umoci', ['insert', '--image', `${layout}:base`, '--tag', 'web', join(files, 'web.py'), '/app/web.py'], { timeout: COMMAND_TIMEOUT_MS });
-  }
-
-  /** Copies one tag of an OCI layout to the registry with skopeo and returns the manifest digest the registry stored. */
-  async function push(source: string, repository: string, tag: string): Promise<string> {
-    const digestFile = join(workDir, `push-${Date.now()}-${Math.random().toString(16).slice(2)}.digest`);
-    await run('skopeo', ['copy', '--dest-tls-verify=false', '--digestfile', digestFile, source, `docker://${registryHost}/${repository}:${tag}`], { timeout: COMMAND_TIMEOUT_MS });
-    return (await readFile(digestFile, 'utf8')).trim();
-  }
-
   /** Pushes a cosign-style attestation to `repository:sha256-<hex>.att`, the tag for the image `tagDigest`. */
   async function pushAttestation(repository: string, tagDigest: string, envelope: Buffer): Promise<string> {
     const dir = join(workDir, `attestation-${randomUUID()}`);
     await writeAttestationLayout(dir, envelope);
-    return push(`oci:${dir}:att`, repository, attestationTag(tagDigest));
+    return registryServer.push(`oci:${dir}:att`, repository, attestationTag(tagDigest));
   }
 
   function nextTenant(): string {
@@ -259,28 +163,22 @@ describe.skipIf(!existsSync(REGISTRY_BINARY))('VEX discovery with a registry', (
   beforeAll(async () => {
     workDir = await mkdtemp(join(tmpdir(), 'stratum-vex-discovery-'));
     const port = await freePort();
-    registryHost = `127.0.0.1:${port}`;
-    registryUrl = `http://${registryHost}`;
+    const registryUrl = `http://127.0.0.1:${port}`;
     registry = new DistributionRegistry({ url: registryUrl });
     layout = join(workDir, 'layout');
 
     local = await startTestStore();
     server = await startLocalServer({ dataDir: join(workDir, 'stratum'), port: 0, registryUrl, seedSamples: false, logger: silentLogger });
-    await startRegistry(`${server.url}/registry-events`, port);
+    registryServer = await startRegistry({ workDir, port, notificationUrl: `${server.url}/registry-events` });
 
-    await buildImages();
-    baseDigest = await push(`oci:${layout}:base`, 'library/base', TAG);
-    appDigest = await push(`oci:${layout}:app`, 'team/app', TAG);
+    await buildImages(workDir, layout, ['app', 'web']);
+    baseDigest = await registryServer.push(`oci:${layout}:base`, 'library/base', TAG);
+    appDigest = await registryServer.push(`oci:${layout}:app`, 'team/app', TAG);
     await pushAttestation('team/app', appDigest, vexAttestation(appDigest, openVex('https://example.com/vex/app', appDigest)));
   }, 120_000);
 
   afterAll(async () => {
-    if (registryProcess && registryProcess.exitCode === null) {
-      const exited = new Promise((resolve) => registryProcess!.once('exit', resolve));
-      registryProcess.kill('SIGTERM');
-      await Promise.race([exited, sleep(5_000)]);
-      if (registryProcess.exitCode === null) registryProcess.kill('SIGKILL');
-    }
+    await registryServer?.stop();
     await server?.close();
     await local?.close();
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -443,7 +341,7 @@ describe.skipIf(!existsSync(REGISTRY_BINARY))('VEX discovery with a registry', (
   describe('local server notifications', () => {
     beforeAll(async () => {
       // The image first and its attestation later, the order `cosign attest` runs in after a push.
-      webDigest = await push(`oci:${layout}:web`, 'team/web', TAG);
+      webDigest = await registryServer.push(`oci:${layout}:web`, 'team/web', TAG);
       await pushAttestation('team/web', webDigest, vexAttestation(webDigest, openVex('https://example.com/vex/web', webDigest)));
     }, 60_000);
 

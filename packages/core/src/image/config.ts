@@ -35,7 +35,8 @@ const configSchema = z.object({
     .transform((value) => value ?? undefined),
   rootfs: z.object({
     type: z.literal('layers'),
-    diff_ids: z.array(digestSchema),
+    // An image built FROM scratch with no layer-producing step has no diff_ids; Docker writes null.
+    diff_ids: z.array(digestSchema).nullish().transform((value) => value ?? []),
   }),
   history: z.array(historySchema).nullish().transform((value) => value ?? undefined),
 });

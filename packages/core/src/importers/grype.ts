@@ -20,7 +20,8 @@ const cvssListSchema = z.array(
     vector: z.string().optional(),
     source: z.string().optional(),
     type: z.string().optional(),
-    metrics: z.object({ baseScore: z.number() }),
+    // Some entries carry only a vector; they are kept out of scoring rather than rejecting the report.
+    metrics: z.object({ baseScore: z.number().optional() }).optional(),
   }),
 );
 const legacyCvssSchema = z.object({ baseScore: z.number(), vector: z.string().optional() });
@@ -80,7 +81,9 @@ const PACKAGE_DATABASES = [/^\/var\/lib\/dpkg\/status$/, /^\/lib\/apk\/db\/insta
 
 function pickCvss(match: GrypeMatch): Cvss | undefined {
   const vulnerability = match.vulnerability;
-  const list = [...(vulnerability.cvss ?? []), ...(match.relatedVulnerabilities ?? []).flatMap((related) => related.cvss ?? [])];
+  const list = [...(vulnerability.cvss ?? []), ...(match.relatedVulnerabilities ?? []).flatMap((related) => related.cvss ?? [])].filter(
+    (entry): entry is typeof entry & { metrics: { baseScore: number } } => entry.metrics?.baseScore !== undefined,
+  );
   const ranked = [...list].sort((a, b) => Number(b.version ?? 0) - Number(a.version ?? 0) || Number(a.type !== 'Primary') - Number(b.type !== 'Primary'));
   const best = ranked[0];
   if (best) return { score: best.metrics.baseScore, vector: best.vector, version: best.version, source: best.source };

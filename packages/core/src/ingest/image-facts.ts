@@ -29,7 +29,11 @@ export interface ImageUpdate {
 export async function findExisting(context: IngestContext, update: ImageUpdate): Promise<Image | undefined> {
   const byDigest = update.manifestDigest ? await context.store.getImage(update.manifestDigest) : undefined;
   const imageId = update.imageId ?? update.manifest?.config.digest;
-  const byImageId = imageId ? await context.store.getImage(imageId) : undefined;
+  let byImageId = imageId ? await context.store.getImage(imageId) : undefined;
+
+  // The same config under another manifest digest (the layers compressed differently, or pushed
+  // again) is another manifest of the same content: it gets its own record.
+  if (byImageId?.digest && update.manifestDigest && byImageId.digest !== update.manifestDigest) byImageId = undefined;
 
   if (byDigest && byImageId && byDigest.key !== byImageId.key) {
     // NOTE: the record stored under the image ID alone keeps its own findings; only the alias moves.

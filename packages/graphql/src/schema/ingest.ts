@@ -3,6 +3,7 @@ import { ingestReport, InvalidInputError, parseDigest, parseReport, type IngestR
 import { builder } from '../builder.ts';
 import { ReportFormatEnum } from './enums.ts';
 import { ImageRef } from './image.ts';
+import { parseJsonString } from './validate.ts';
 
 const IngestResultRef = builder.objectRef<IngestResult>('IngestResult').implement({
   fields: (t) => ({
@@ -43,7 +44,9 @@ builder.mutationFields((t) => ({
         throw new InvalidInputError(`Invalid tag ${JSON.stringify(badTag)} in input.tags: tags are 1 to 128 letters, digits, '_', '.' or '-'`, { path: 'input.tags', value: badTag });
       }
 
-      const report = parseReport(input.report, input.format ?? undefined);
+      // Clients often send the report as a JSON string rather than a JSON value; both are accepted.
+      const document = typeof input.report === 'string' ? parseJsonString(input.report, 'input.report') : input.report;
+      const report = parseReport(document, input.format ?? undefined);
       return ingestReport(context, { report, repository: input.repository ?? undefined, digest, tags: input.tags ?? undefined });
     },
   }),

@@ -35,3 +35,12 @@ export function validateFindingFilter(input: {
     now: now.toISOString(),
   };
 }
+
+/** Parses a document that a client sent as a JSON string instead of a JSON value. */
+export function parseJsonString(text: string, field: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new InvalidInputError(`Invalid ${field}: the string is not JSON (${(error as Error).message}); send the document as a JSON value or a JSON string`, { path: field });
+  }
+}

@@ -23,6 +23,7 @@ import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
 import { FindingRef } from './finding.ts';
 import { forwardPage, toConnection } from './paging.ts';
+import { parseJsonString } from './validate.ts';
 
 export const VexStatusEnum = builder.enumType('VexStatus', { values: VEX_STATUSES });
 const VexJustificationEnum = builder.enumType('VexJustification', { values: VEX_JUSTIFICATIONS });
@@ -122,7 +123,8 @@ builder.mutationFields((t) => ({
     description: 'Imports a VEX document and re-evaluates the findings its statements name.',
     args: { input: t.arg({ type: ImportVexInput, required: true }) },
     resolve: async (_root, { input }, context) => {
-      const document = parseVexDocument(input.document, input.format ?? undefined);
+      const raw = typeof input.document === 'string' ? parseJsonString(input.document, 'input.document') : input.document;
+      const document = parseVexDocument(raw, input.format ?? undefined);
       return importVexDocument(vexContext(context), document, input.source ?? 'VENDOR');
     },
   }),
