@@ -193,6 +193,20 @@ describe('GraphQL ingest and queries', () => {
     expect(stored.data?.image).toBeNull();
   });
 
+  it('limits aliases per query', async () => {
+    const aliases = Array.from({ length: 25 }, (_, i) => `a${i}: image(digest: "${digest}") { digest }`).join(' ');
+    const result = await graphql(`{ ${aliases} }`);
+
+    expect(result.errors?.[0]?.message).toMatch(/Aliases limit of 20 exceeded, found 25/);
+    expect(result.data).toBeUndefined();
+  });
+
+  it('allows the deepest schema path', async () => {
+    const result = await graphql(`{ vulnerability(id: "CVE-2021-42378") { occurrences(first: 1) { edges { node { image { findings(first: 1) { edges { node { vexHistory { before { reason } } layer { index } } } } } } } } } }`);
+
+    expect(result.errors).toBeUndefined();
+  });
+
   it('masks unexpected errors', async () => {
     const broken = createGraphQLServer({
       store: local.store,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
 
 import { StratumError, type ExploitFacts, type Logger } from '@stratum/core';
@@ -44,6 +45,17 @@ export function createGraphQLServer(options: ServerOptions): YogaServerInstance<
     graphqlEndpoint: '/graphql',
     landingPage: false,
     logging: yogaLogger(options.logger),
+    // Bounds on query shape, so one request cannot make the API read the whole table: connections
+    // nest (images → findings → layer), so the depth limit is above graphql-armor's default of 6.
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: 15 },
+        maxAliases: { n: 20 },
+        maxTokens: { n: 5000 },
+        costLimit: { maxCost: 50_000 },
+        blockFieldSuggestion: { enabled: !options.graphiql },
+      }),
+    ],
     graphiql: options.graphiql ? { defaultQuery: options.defaultQuery, title: 'Stratum' } : false,
     maskedErrors: {
       maskError: (error, message, isDev) => toGraphQLError(error, (inner) => defaultMaskError(inner, message, isDev)),
