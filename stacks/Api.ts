@@ -8,7 +8,13 @@ export function Api({ stack }: StackContext) {
   // operation by POST.
   const graphql = new Function(stack, 'GraphQL', {
     handler: 'packages/functions/src/graphql.handler',
-    environment: { STRATUM_TABLE: table.tableName, STRATUM_AUTH_MODE: 'api-key' },
+    // The key list holds SHA-256 hashes of the keys, never a usable key, so it can travel as configuration.
+    environment: {
+      STRATUM_TABLE: table.tableName,
+      STRATUM_AUTH_MODE: process.env.STRATUM_AUTH_MODE ?? 'api-key',
+      STRATUM_API_KEYS: process.env.STRATUM_API_KEYS ?? '',
+      STRATUM_TENANT_CLAIM: process.env.STRATUM_TENANT_CLAIM ?? 'tenant',
+    },
   });
   table.cdk.table.grantReadWriteData(graphql);
 

@@ -28,7 +28,11 @@ export function Events({ stack }: StackContext) {
   const imagePushed = new Function(stack, 'ImagePushed', {
     handler: 'packages/functions/src/image-pushed.handler',
     timeout: '30 seconds',
-    environment: { STRATUM_TABLE: table.tableName },
+    environment: {
+      STRATUM_TABLE: table.tableName,
+      STRATUM_ACCOUNT_TENANTS: process.env.STRATUM_ACCOUNT_TENANTS ?? '',
+      STRATUM_DEFAULT_TENANT: process.env.STRATUM_DEFAULT_TENANT ?? 'default',
+    },
     permissions: [
       new PolicyStatement({
         actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:DescribeImages'],
@@ -42,7 +46,11 @@ export function Events({ stack }: StackContext) {
     handler: 'packages/functions/src/scan-completed.handler',
     // Findings are paged from ECR or Inspector and written in batches, which takes longer than a push.
     timeout: '60 seconds',
-    environment: { STRATUM_TABLE: table.tableName },
+    environment: {
+      STRATUM_TABLE: table.tableName,
+      STRATUM_ACCOUNT_TENANTS: process.env.STRATUM_ACCOUNT_TENANTS ?? '',
+      STRATUM_DEFAULT_TENANT: process.env.STRATUM_DEFAULT_TENANT ?? 'default',
+    },
     permissions: [
       new PolicyStatement({
         actions: ['ecr:DescribeImageScanFindings', 'ecr:DescribeImages'],

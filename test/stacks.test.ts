@@ -228,6 +228,12 @@ describe('api', () => {
     });
   });
 
+  it('GraphQL gets the API key hashes', () => {
+    api.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ STRATUM_API_KEYS: Match.anyValue(), STRATUM_TENANT_CLAIM: 'tenant' }) },
+    });
+  });
+
   it('stack outputs the API URL', () => {
     api.hasOutput('ApiUrl', {});
   });
