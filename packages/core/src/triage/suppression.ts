@@ -7,7 +7,10 @@ import { purlCovers } from '../vex/package-match.ts';
 /** The findings a suppression rule covers. Every field given must hold, and any value within a field may. */
 export interface SuppressionFilter {
   vulnerabilityIds?: string[];
-  /** Package purls; a purl without version covers every version, as in VEX matching. */
+  /**
+   * Package purl patterns. A purl without version covers every version, as in VEX matching; a
+   * pattern with `*` matches any run of characters in the purl, for example `pkg:npm/@babel/*`.
+   */
   packagePurls?: string[];
   packageNames?: string[];
   origins?: LayerOrigin[];
@@ -62,6 +65,17 @@ function inScope(scope: SuppressionScope, image: Image): boolean {
   return scope.repository !== undefined && image.repository === scope.repository;
 }
 
+const globs = new Map<string, RegExp>();
+
+function globMatches(pattern: string, value: string): boolean {
+  let regex = globs.get(pattern);
+  if (!regex) {
+    regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    globs.set(pattern, regex);
+  }
+  return regex.test(value) || regex.test(decodeURIComponent(value));
+}
+
 function matchesFilter(filter: SuppressionFilter, finding: Finding): boolean {
   if (filter.vulnerabilityIds?.length) {
     const ids = new Set([finding.vulnerabilityId, ...finding.aliases].map((id) => id.toUpperCase()));
@@ -70,7 +84,7 @@ function matchesFilter(filter: SuppressionFilter, finding: Finding): boolean {
   if (filter.packageNames?.length && !filter.packageNames.includes(finding.package.name)) return false;
   if (filter.packagePurls?.length) {
     const purl = finding.package.purl;
-    if (!purl || !filter.packagePurls.some((pattern) => purlCovers(pattern, purl))) return false;
+    if (!purl || !filter.packagePurls.some((pattern) => (pattern.includes('*') ? globMatches(pattern, purl) : purlCovers(pattern, purl)))) return false;
   }
   if (filter.origins?.length && !filter.origins.includes(finding.origin)) return false;
   if (filter.severities?.length && !filter.severities.includes(finding.severity)) return false;
