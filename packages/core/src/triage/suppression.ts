@@ -73,7 +73,13 @@ function globMatches(pattern: string, value: string): boolean {
     regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
     globs.set(pattern, regex);
   }
-  return regex.test(value) || regex.test(decodeURIComponent(value));
+  if (regex.test(value)) return true;
+  try {
+    // Purls percent-encode characters such as the @ of npm scopes; patterns are usually written decoded.
+    return regex.test(decodeURIComponent(value));
+  } catch {
+    return false;
+  }
 }
 
 function matchesFilter(filter: SuppressionFilter, finding: Finding): boolean {
