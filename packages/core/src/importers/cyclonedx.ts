@@ -151,6 +151,9 @@ function packageTypeOf(component: Component, purl: PackageURL | undefined): stri
   const trivyType = propertyValue(component, TRIVY_PKG_TYPE);
   if (trivyType) return osPackageType(trivyType) ?? trivyType;
 
+  const syftType = propertyValue(component, 'syft:package:type');
+  if (!purl && syftType) return syftType.toLowerCase();
+
   if (purl) return osPackageType(purl.type) ?? purl.type;
   return 'unknown';
 }
@@ -222,6 +225,10 @@ function severityOf(vulnerability: Vulnerability): Severity {
     if (rating) return normalizeSeverity(rating.severity);
   }
 
+  // A producer that names no source on any rating (Grype) states its own severity: use it as is.
+  const unsourced = known.filter((rating) => sourceOf(rating) === undefined);
+  if (unsourced.length > 0 && unsourced.length === known.length) return normalizeSeverity(unsourced[0]!.severity);
+
   const scored = ratings.filter(isCvssRating);
   const modern = scored.filter((rating) => methodRank(rating) < METHOD_RANK.CVSSv2!);
   const scores = (modern.length > 0 ? modern : scored).map((rating) => rating.score);
@@ -269,6 +276,10 @@ function fixedVersionOf(vulnerability: Vulnerability, affect: Vulnerability['aff
   const unaffected = [...new Set(affect.versions.filter((entry) => entry.status === 'unaffected' && entry.version).map((entry) => entry.version!))];
   if (unaffected.length === 1) return unaffected[0];
   if (unaffected.length > 1) return undefined;
+
+  // Grype writes the fix as one unaffected range of the form vers:<scheme>/>=<version>.
+  const ranges = affect.versions.filter((entry) => entry.status === 'unaffected' && entry.range).map((entry) => /^vers:[a-z0-9.+-]+\/>=([^|<>=!]+)$/i.exec(entry.range!.trim())?.[1]);
+  if (ranges.length === 1 && ranges[0]) return ranges[0];
 
   const match = /^Upgrade (\S+) to version (.+)$/.exec(vulnerability.recommendation?.trim() ?? '');
   if (!match || match[1] !== packageName) return undefined;

@@ -70,8 +70,9 @@ const imageTargetSchema = z.object({
   tags: z.array(z.string()).nullish(),
   repoDigests: z.array(z.string()).nullish(),
   layers: z.array(z.object({ digest: digestSchema, mediaType: z.string().optional(), size: z.number().optional() })).nullish(),
-  manifest: z.string().optional(),
-  config: z.string().optional(),
+  // Grype writes null when it had no raw manifest or config to embed.
+  manifest: z.string().nullish(),
+  config: z.string().nullish(),
 });
 
 type GrypeMatch = z.infer<typeof matchSchema>;
@@ -127,7 +128,7 @@ function toFinding(match: GrypeMatch, layerOrder: Map<string, number>): Reported
       name: artifact.name,
       version: artifact.version,
       type: purlType(artifact.purl) ?? artifact.type.toLowerCase(),
-      purl: artifact.purl,
+      purl: artifact.purl || undefined,
       path: ['deb', 'apk', 'rpm'].includes(artifact.type) ? undefined : ownFile?.path,
     },
     layer: diffId ? { diffId } : undefined,
@@ -135,7 +136,7 @@ function toFinding(match: GrypeMatch, layerOrder: Map<string, number>): Reported
   };
 }
 
-function decodeEmbedded(value: string | undefined, what: string): unknown {
+function decodeEmbedded(value: string | null | undefined, what: string): unknown {
   if (!value) return undefined;
 
   try {

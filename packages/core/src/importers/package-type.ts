@@ -31,8 +31,13 @@ export function osPackageType(family: string | undefined): string | undefined {
   return OS_PACKAGE_TYPES[family.toLowerCase()];
 }
 
+/** Purl types that older scanners wrote before the purl specification named the types. */
+const LEGACY_PURL_TYPES: Record<string, string> = { alpine: 'apk', debian: 'deb', centos: 'rpm', redhat: 'rpm' };
+
 /** The purl type (`pkg:<type>/…`) is the most reliable package type when a scanner gives a purl. */
 export function purlType(purl: string | undefined): string | undefined {
   const match = purl ? /^pkg:([a-zA-Z][a-zA-Z0-9.+-]*)\//.exec(purl) : null;
-  return match ? match[1]!.toLowerCase() : undefined;
+  if (!match) return undefined;
+  const type = match[1]!.toLowerCase();
+  return LEGACY_PURL_TYPES[type] ?? type;
 }

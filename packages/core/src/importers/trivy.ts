@@ -116,8 +116,14 @@ function toFinding(result: TrivyResult, vulnerability: TrivyVulnerability, osFam
   };
 }
 
+/**
+ * Reads Trivy's ImageConfig. Scans of file systems, repositories and configuration files carry
+ * an empty placeholder (rootfs.type ""), which is no image config and is skipped.
+ */
 function parseConfig(value: unknown): ImageConfig | undefined {
   if (value === undefined || value === null) return undefined;
+  const rootfsType = (value as { rootfs?: { type?: unknown } }).rootfs?.type;
+  if (rootfsType === '' || rootfsType === undefined) return undefined;
   return parseImageConfig(value);
 }
 
