@@ -40,6 +40,7 @@ describe('odd but valid reports', () => {
     const report = parseReport(document);
 
     expect(report.findings[0]?.package.type).toBe('apk');
+    expect(parseReport({ ...document, matches: [{ ...document.matches[0]!, artifact: { ...document.matches[0]!.artifact, purl: 'pkg:cbl-mariner/vim@8.2.4081-1.cm1?arch=x86_64' } }] }).findings[0]?.package.type).toBe('rpm');
     expect(report.findings[1]?.package.purl).toBeUndefined();
   });
 

@@ -31,13 +31,11 @@ export function osPackageType(family: string | undefined): string | undefined {
   return OS_PACKAGE_TYPES[family.toLowerCase()];
 }
 
-/** Purl types that older scanners wrote before the purl specification named the types. */
-const LEGACY_PURL_TYPES: Record<string, string> = { alpine: 'apk', debian: 'deb', centos: 'rpm', redhat: 'rpm' };
-
 /** The purl type (`pkg:<type>/…`) is the most reliable package type when a scanner gives a purl. */
 export function purlType(purl: string | undefined): string | undefined {
   const match = purl ? /^pkg:([a-zA-Z][a-zA-Z0-9.+-]*)\//.exec(purl) : null;
   if (!match) return undefined;
+  // Older scanners, and Trivy for CBL-Mariner, name the distribution as the purl type (pkg:alpine/…).
   const type = match[1]!.toLowerCase();
-  return LEGACY_PURL_TYPES[type] ?? type;
+  return osPackageType(type) ?? type;
 }

@@ -259,4 +259,28 @@ describe('CycloneDX VEX parser', () => {
     expect(error).toBeInstanceOf(InvalidInputError);
     expect((error as InvalidInputError).details.path).toBe('vulnerabilities');
   });
+
+  it('drops range-scoped not_affected refs', () => {
+    const document = {
+      bomFormat: 'CycloneDX',
+      specVersion: '1.6',
+      version: 1,
+      vulnerabilities: [
+        {
+          id: 'CVE-2021-44228',
+          analysis: { state: 'not_affected', justification: 'code_not_present' },
+          affects: [{ ref: 'pkg:maven/org.apache.logging.log4j/log4j-core', versions: [{ range: 'vers:maven/>=2.0|<2.0-beta9', status: 'unaffected' }] }],
+        },
+        {
+          id: 'CVE-2021-45046',
+          analysis: { state: 'exploitable' },
+          affects: [{ ref: 'pkg:maven/org.apache.logging.log4j/log4j-core', versions: [{ range: 'vers:maven/>=2.0|<2.16.0', status: 'affected' }] }],
+        },
+      ],
+    };
+    const parsed = parseCycloneDxVex(document);
+
+    expect(parsed.statements.map((statement) => statement.vulnerabilityId)).toEqual(['CVE-2021-45046']);
+    expect(parsed.statements[0]?.products[0]?.purl).toBe('pkg:maven/org.apache.logging.log4j/log4j-core');
+  });
 });

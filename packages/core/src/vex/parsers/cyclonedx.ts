@@ -265,16 +265,18 @@ function versionStatusFits(versionStatus: string | undefined, status: VexStatus)
 
 /**
  * Narrows a versionless purl to the exact versions listed in `affects[].versions` whose status
- * agrees with the statement.
- *
- * NOTE: ranges (`vers:` strings) are not evaluated. When no exact version fits, the versionless
- * purl is kept, so the statement covers every version of the package.
+ * agrees with the statement. Ranges (`vers:` strings) are not evaluated. A not_affected or fixed
+ * statement scoped only by ranges is dropped for that purl, because widening it to every version
+ * would hide findings in versions the author did not clear; an affected or under-investigation
+ * statement keeps the versionless purl, which can only add attention.
  */
 function withListedVersions(identifier: VexIdentifier, affect: Affect, status: VexStatus): VexIdentifier[] {
   const purl = identifier.purl;
   if (!purl || purlHasVersion(purl)) return [identifier];
 
   const versions = affect.versions.filter((entry) => entry.version && versionStatusFits(entry.status, status)).map((entry) => entry.version!);
+  const clearing = status === 'NOT_AFFECTED' || status === 'FIXED';
+  if (versions.length === 0 && clearing && affect.versions.length > 0) return [];
   if (versions.length === 0) return [identifier];
 
   return [...new Set(versions)].map((version) => {
@@ -380,7 +382,11 @@ export function parseCycloneDxVex(document: unknown): ParsedVexDocument {
     format: 'CYCLONEDX',
     documentId: documentIdOf(bom, document),
     version: String(bom.version ?? 1),
-    statements: bom.vulnerabilities.filter((vulnerability) => vulnerability.analysis?.state).map((vulnerability) => statementOf(vulnerability, index)),
+    // A statement left without products (every ref scoped by ranges that cannot be checked) says nothing Stratum can apply.
+    statements: bom.vulnerabilities
+      .filter((vulnerability) => vulnerability.analysis?.state)
+      .map((vulnerability) => statementOf(vulnerability, index))
+      .filter((statement) => statement.products.length > 0),
   };
 
   const author = authorOf(bom);
