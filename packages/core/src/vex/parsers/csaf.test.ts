@@ -263,4 +263,21 @@ describe('CSAF VEX parser', () => {
     expect(error).toBeInstanceOf(InvalidInputError);
     expect((error as InvalidInputError).details.path).toBe('document.tracking.id');
   });
+
+  it('leaves range products without purl', () => {
+    const product = (id: string, category: string, name: string) => ({
+      category: 'vendor',
+      name: 'Example',
+      branches: [{ category, name, product: { product_id: id, name: `example-lib ${name}`, product_identification_helper: { purl: 'pkg:npm/example-lib' } } }],
+    });
+    const parsed = parseCsafVex({
+      document: { category: 'csaf_vex', csaf_version: '2.0', title: 't', publisher: { category: 'vendor', name: 'Example', namespace: 'https://example.com' }, tracking: { id: 'EX-1', version: '1', current_release_date: '2026-01-01T00:00:00Z', initial_release_date: '2026-01-01T00:00:00Z', revision_history: [], status: 'final' } },
+      product_tree: { branches: [product('RANGE', 'product_version_range', 'vers:npm/<2.0.0'), product('EXACT', 'product_version', '2.1.0')] },
+      vulnerabilities: [{ cve: 'CVE-2026-0001', product_status: { known_not_affected: ['RANGE', 'EXACT'] }, flags: [{ label: 'vulnerable_code_not_present', product_ids: ['RANGE', 'EXACT'] }] }],
+    });
+    const products = parsed.statements[0]!.products;
+
+    expect(products.find((item) => item.id === 'RANGE')?.purl).toBeUndefined();
+    expect(products.find((item) => item.id === 'EXACT')?.purl).toBe('pkg:npm/example-lib');
+  });
 });

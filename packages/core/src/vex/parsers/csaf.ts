@@ -39,6 +39,7 @@ const fullProductNameSchema = z.object({
 type FullProductName = z.infer<typeof fullProductNameSchema>;
 
 const branchSchema = z.object({
+  category: optionalString,
   product: fullProductNameSchema.nullish(),
   get branches() {
     return z.array(branchSchema).nullish();
@@ -139,21 +140,27 @@ interface ProductIndex {
   names: Map<string, FullProductName>;
   relationships: Map<string, RelationshipProduct>;
   groups: Map<string, string[]>;
+  /** Products defined under a product_version_range branch: their versions are a range Stratum does not evaluate. */
+  ranged: Set<string>;
 }
 
-function addBranches(branches: readonly Branch[], names: Map<string, FullProductName>): void {
+function addBranches(branches: readonly Branch[], index: ProductIndex, inRange = false): void {
   for (const branch of branches) {
-    if (branch.product) names.set(branch.product.product_id, branch.product);
-    addBranches(branch.branches ?? [], names);
+    const ranged = inRange || branch.category === 'product_version_range';
+    if (branch.product) {
+      index.names.set(branch.product.product_id, branch.product);
+      if (ranged) index.ranged.add(branch.product.product_id);
+    }
+    addBranches(branch.branches ?? [], index, ranged);
   }
 }
 
 function indexProducts(csaf: Csaf): ProductIndex {
   const tree = csaf.product_tree;
-  const index: ProductIndex = { names: new Map(), relationships: new Map(), groups: new Map() };
+  const index: ProductIndex = { names: new Map(), relationships: new Map(), groups: new Map(), ranged: new Set() };
   if (!tree) return index;
 
-  addBranches(tree.branches, index.names);
+  addBranches(tree.branches, index);
   for (const product of tree.full_product_names) index.names.set(product.product_id, product);
 
   for (const relationship of tree.relationships) {
@@ -279,7 +286,10 @@ function identifierOf(productId: string, index: ProductIndex): VexIdentifier {
 
   const helper = product.product_identification_helper;
   const purl = helper?.purl ?? helper?.purls[0];
-  if (purl) identifier.purl = purl;
+  // A versionless purl on a version-range product would cover every version, wider than the
+  // author wrote, so it is left out and the product matches no package.
+  const widened = purl !== undefined && index.ranged.has(productId) && !/@[^/]+$/.test(purl.split('?')[0]!.split('#')[0]!);
+  if (purl && !widened) identifier.purl = purl;
   if (helper?.cpe) identifier.cpe = helper.cpe;
   if (product.name) identifier.name = product.name;
 
