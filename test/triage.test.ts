@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ingestReport, parseImageConfig, recordImage, sha256, type ParsedReport, type ReportedFinding } from '@stratum/core';
-import { createGraphQLServer, localAuthenticator } from '@stratum/graphql';
 
 import { readFixture } from './support/fixtures.ts';
+import { graphqlClient, type GraphQLClient } from './support/graphql-client.ts';
 import { startTestStore, type TestStore } from './support/local-store.ts';
 
 const DHI_VEX = 'vex/dhi/dhi-nginx.openvex.json';
@@ -14,21 +14,10 @@ const DAY = 86_400_000;
 let local: TestStore;
 let tenantCounter = 0;
 
-interface Client {
-  tenant: string;
-  query<T = any>(query: string, variables?: Record<string, unknown>): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: { code?: string; field?: string } }> }>;
-}
+type Client = GraphQLClient;
 
 function client(): Client {
-  const tenant = `triage${++tenantCounter}`;
-  const yoga = createGraphQLServer({ store: local.store, clock: local.context().clock, logger: local.context().logger, authenticate: localAuthenticator(tenant) });
-  return {
-    tenant,
-    query: async (query, variables) => {
-      const response = await yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-      return response.json();
-    },
-  };
+  return graphqlClient(local, `triage${++tenantCounter}`);
 }
 
 function reported(vulnerabilityId: string, name: string, layer: number, severity: ReportedFinding['severity'] = 'HIGH', fixedVersion?: string): ReportedFinding {

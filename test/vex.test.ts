@@ -3,9 +3,9 @@ import formats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ingestReport, parseImageConfig, parseOpenVex, recordImage, sha256, type ParsedReport, type ReportedFinding } from '@stratum/core';
-import { createGraphQLServer, localAuthenticator } from '@stratum/graphql';
 
 import { readFixture } from './support/fixtures.ts';
+import { graphqlClient, type GraphQLClient } from './support/graphql-client.ts';
 import { startTestStore, type TestStore } from './support/local-store.ts';
 
 const DHI_VEX = 'vex/dhi/dhi-nginx.openvex.json';
@@ -15,21 +15,10 @@ const APP_DIGEST = sha256('app-manifest');
 let local: TestStore;
 let tenantCounter = 0;
 
-interface Client {
-  tenant: string;
-  query<T = any>(query: string, variables?: Record<string, unknown>): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> }>;
-}
+type Client = GraphQLClient;
 
 function client(): Client {
-  const tenant = `vex${++tenantCounter}`;
-  const yoga = createGraphQLServer({ store: local.store, clock: local.context().clock, logger: local.context().logger, authenticate: localAuthenticator(tenant) });
-  return {
-    tenant,
-    query: async (query, variables) => {
-      const response = await yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-      return response.json();
-    },
-  };
+  return graphqlClient(local, `vex${++tenantCounter}`);
 }
 
 function reportedFinding(vulnerabilityId: string, name: string, layer: number): ReportedFinding {

@@ -112,7 +112,7 @@ export function ruleMatches(rule: SuppressionRule, image: Image, finding: Findin
  * longer applies is removed, so the finding reopens.
  */
 export function applySuppressions(rules: readonly SuppressionRule[], image: Image, findings: Finding[], now: Date): Finding[] {
-  const byAge = [...rules].sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+  const byAge = [...rules].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   const byId = new Map(byAge.map((rule) => [rule.id, rule]));
 
   return findings.map((finding) => {

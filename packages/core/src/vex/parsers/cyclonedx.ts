@@ -267,7 +267,7 @@ function versionStatusFits(versionStatus: string | undefined, status: VexStatus)
  * Narrows a versionless purl to the exact versions listed in `affects[].versions` whose status
  * agrees with the statement. Ranges (`vers:` strings) are not evaluated. A not_affected or fixed
  * statement scoped only by ranges is dropped for that purl, because widening it to every version
- * would hide findings in versions the author did not clear; an affected or under-investigation
+ * would hide findings in versions the author did not clear. An affected or under-investigation
  * statement keeps the versionless purl, which can only add attention.
  */
 function withListedVersions(identifier: VexIdentifier, affect: Affect, status: VexStatus): VexIdentifier[] {
@@ -382,7 +382,7 @@ export function parseCycloneDxVex(document: unknown): ParsedVexDocument {
     format: 'CYCLONEDX',
     documentId: documentIdOf(bom, document),
     version: String(bom.version ?? 1),
-    // A statement left without products (every ref scoped by ranges that cannot be checked) says nothing Stratum can apply.
+    // A statement left without products (every ref scoped by ranges that cannot be checked) gives Stratum nothing to apply.
     statements: bom.vulnerabilities
       .filter((vulnerability) => vulnerability.analysis?.state)
       .map((vulnerability) => statementOf(vulnerability, index))
