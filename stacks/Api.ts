@@ -8,7 +8,7 @@ export function Api({ stack }: StackContext) {
   // operation by POST.
   const graphql = new Function(stack, 'GraphQL', {
     handler: 'packages/functions/src/graphql.handler',
-    // The key list holds SHA-256 hashes of the keys, never a usable key, so it can travel as configuration.
+    // The key list contains SHA-256 hashes of the keys, never a usable key, so it can travel as configuration.
     environment: {
       STRATUM_TABLE: table.tableName,
       STRATUM_AUTH_MODE: process.env.STRATUM_AUTH_MODE ?? 'api-key',

@@ -295,7 +295,7 @@ describe('refresh after the KEV failure', () => {
 describe('failed downloads', () => {
   beforeAll(() => {
     routes.set('/hang', () => {
-      // Never answers, so only the timeout ends the request.
+      // Never responds, so only the timeout ends the request.
     });
     routes.set('/big-declared', gzipFile(Buffer.alloc(5000)));
     routes.set('/big-chunked', (response) => {

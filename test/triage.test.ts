@@ -31,7 +31,7 @@ function reported(vulnerabilityId: string, name: string, layer: number, severity
   };
 }
 
-/** An image of REPOSITORY built on dhi/nginx:1.29, with DHI's real VEX imported. */
+/** Stores an image of REPOSITORY built on dhi/nginx:1.29 and imports DHI's real VEX. */
 async function seed(api: Client, digest = sha256('app-manifest-1')): Promise<string> {
   const context = local.context(api.tenant);
   const baseConfig = parseImageConfig({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId(0), diffId(1)] } });

@@ -31,7 +31,7 @@ function reportedFinding(vulnerabilityId: string, name: string, layer: number): 
   };
 }
 
-/** An image built on dhi/nginx:1.29 (two layers) with one application layer that reinstalled liblz4-1. */
+/** Stores an image built on dhi/nginx:1.29 (two layers) with one application layer that reinstalled liblz4-1. */
 async function seedImages(tenant: string): Promise<void> {
   const context = local.context(tenant);
   const baseConfig = parseImageConfig({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId(0), diffId(1)] } });

@@ -1,52 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { createDocumentClient, ensureTable, startLocalDynamo, Store, type LocalDynamo } from '@stratum/core';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { startTestStore, type TestStore } from '../support/local-store.ts';
 
-export interface BenchStore {
-  dynamo: LocalDynamo;
-  db: DynamoDBDocumentClient;
-  store: Store;
-  tableName: string;
-  /** DynamoDB commands sent since the last reset, by command name. */
-  commands: string[];
-  close(): Promise<void>;
-}
+/** A fresh in-memory dynalite store with one table and a counter of the commands sent, as tests use. */
+export type BenchStore = TestStore;
 
 /**
  * Starts a fresh in-memory dynalite server with one table, so each run starts from an empty
  * store and the memory of earlier runs is released when it closes.
  */
-export async function startBenchStore(): Promise<BenchStore> {
-  const dynamo = await startLocalDynamo();
-  const db = createDocumentClient({ endpoint: dynamo.endpoint });
-  const tableName = `stratum-bench-${randomUUID().slice(0, 8)}`;
-  await ensureTable(db, tableName);
-
-  const commands: string[] = [];
-  db.middlewareStack.add(
-    (next, context) => async (args) => {
-      commands.push(context.commandName ?? 'unknown');
-      return next(args);
-    },
-    { step: 'initialize', name: 'benchCountCommands' },
-  );
-
-  return {
-    dynamo,
-    db,
-    store: new Store(db, tableName),
-    tableName,
-    commands,
-    close: async () => {
-      db.destroy();
-      await dynamo.close();
-    },
-  };
-}
+export const startBenchStore = startTestStore;
 
 /** Runs `work` on a fresh store after a garbage collection, and closes the store afterwards. */
 export async function onFreshStore<T>(work: (bench: BenchStore) => Promise<T>): Promise<T> {

@@ -7,7 +7,7 @@ export interface GraphQLClient {
   query<T = any>(query: string, variables?: Record<string, unknown>): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: { code?: string; field?: string } }> }>;
 }
 
-/** An in-process GraphQL client acting for one tenant, as the local user, against the test store. */
+/** Creates an in-process GraphQL client acting for one tenant, as the local user, against the test store. */
 export function graphqlClient(local: TestStore, tenant: string): GraphQLClient {
   const yoga = createGraphQLServer({ store: local.store, clock: local.context().clock, logger: local.context().logger, authenticate: localAuthenticator(tenant) });
 

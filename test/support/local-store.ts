@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient, ensureTable, fixedClock, silentLogger, startLocalDynamo, Store, type IngestContext, type LocalDynamo } from '@stratum/core';
 
 export interface TestStore {
   dynamo: LocalDynamo;
+  db: DynamoDBDocumentClient;
   store: Store;
   tableName: string;
   /** DynamoDB commands sent since the last reset, by command name. */
@@ -36,6 +38,7 @@ export async function startTestStore(): Promise<TestStore> {
 
   return {
     dynamo,
+    db,
     store,
     tableName,
     commands,

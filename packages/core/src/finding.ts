@@ -2,7 +2,7 @@ import type { Digest } from './digest.ts';
 import type { Severity } from './severity.ts';
 import type { FindingVex } from './vex/matcher.ts';
 
-/** Where a layer comes from: the base image's vendor, the application's own build, or undecided. */
+/** The source of a layer: the base image's vendor, the application's own build, or undecided. */
 export const LAYER_ORIGINS = ['BASE', 'APPLICATION', 'UNKNOWN'] as const;
 export type LayerOrigin = (typeof LAYER_ORIGINS)[number];
 
@@ -11,7 +11,7 @@ export interface Cvss {
   vector?: string;
   /** CVSS version as written by the source, for example "3.1" or "2.0". */
   version?: string;
-  /** Who scored it, for example "nvd", "redhat" or "ghsa". */
+  /** The scoring party, for example "nvd", "redhat" or "ghsa". */
   source?: string;
 }
 

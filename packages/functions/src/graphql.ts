@@ -41,7 +41,8 @@ function getServer() {
 export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
   const url = `https://${event.requestContext.domainName}${event.rawPath}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`;
   const method = event.requestContext.http.method;
-  const body = event.body === undefined || method === 'GET' ? undefined : event.isBase64Encoded ? Buffer.from(event.body, 'base64') : event.body;
+  let body: string | Buffer | undefined;
+  if (event.body !== undefined && method !== 'GET') body = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : event.body;
   const headers = new Headers(Object.entries(event.headers ?? {}).filter((entry): entry is [string, string] => entry[1] !== undefined));
   if (!headers.has('x-request-id')) headers.set('x-request-id', context.awsRequestId);
 

@@ -1,6 +1,6 @@
 import { InvalidInputError, RegistryError, type Logger } from '@stratum/core';
 
-/** What a handler did with one event. Only retryable failures throw, so Lambda retries them. */
+/** The outcome of handling one event. Only retryable failures throw, so Lambda retries them. */
 export interface HandlerOutcome {
   status: 'stored' | 'ignored' | 'rejected';
   reason?: string;

@@ -4,7 +4,7 @@ import type DataLoader from 'dataloader';
 /** Per-request context. The tenant comes from the request's credential, never from an argument. */
 export interface GraphQLContext {
   tenant: string;
-  /** Who sent the request, for audit records: a JWT subject, an API key's id, or the local user. */
+  /** The sender of the request, for audit records: a JWT subject, an API key's id, or the local user. */
   actor: string;
   store: TenantStore;
   clock: Clock;
@@ -14,7 +14,7 @@ export interface GraphQLContext {
   exploitFacts: DataLoader<string, ExploitFacts>;
 }
 
-/** What the server factory needs to build a context for each request. */
+/** Dependencies the server factory uses to build each request's context. */
 export interface ServerDependencies {
   store: Store;
   clock: Clock;

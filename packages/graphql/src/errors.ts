@@ -21,7 +21,7 @@ export function toGraphQLError(error: unknown, mask: (error: unknown) => Error):
       extensions: {
         code: original.code,
         ...(details?.path ? { field: details.path } : {}),
-        // yoga answers with this HTTP status; a missing credential is a 401 for proxies and clients alike.
+        // yoga responds with this HTTP status; a missing credential is a 401 for proxies and clients alike.
         ...(original.code === 'UNAUTHENTICATED' ? { http: { status: 401 } } : {}),
       },
     });

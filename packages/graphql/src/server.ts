@@ -20,7 +20,7 @@ export interface ServerOptions extends ServerDependencies {
 
 /**
  * Routes yoga's own log lines to the service logger. Errors a client caused (invalid input,
- * not found) are its answer, not a fault of the service, so they are logged at debug level.
+ * not found) are the response it gets, not a fault of the service, so they are logged at debug level.
  */
 function yogaLogger(logger: Logger) {
   const describe = (args: unknown[]) => args.map((arg) => (arg instanceof Error ? `${arg.name}: ${arg.message}` : String(arg))).join(' ');

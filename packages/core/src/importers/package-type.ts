@@ -31,7 +31,7 @@ export function osPackageType(family: string | undefined): string | undefined {
   return OS_PACKAGE_TYPES[family.toLowerCase()];
 }
 
-/** The purl type (`pkg:<type>/…`) is the most reliable package type when a scanner gives a purl. */
+/** Returns the package type of a purl (`pkg:<type>/…`), the most reliable type when a scanner gives a purl. */
 export function purlType(purl: string | undefined): string | undefined {
   const match = purl ? /^pkg:([a-zA-Z][a-zA-Z0-9.+-]*)\//.exec(purl) : null;
   if (!match) return undefined;

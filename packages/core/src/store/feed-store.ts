@@ -1,4 +1,4 @@
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 
 import { ConflictError, InvalidInputError, StratumError } from '../errors.ts';
@@ -6,6 +6,7 @@ import { CVE_ID_PATTERN, type EpssScore } from '../feeds/epss.ts';
 import type { KevEntry } from '../feeds/kev.ts';
 import type { ExploitFacts } from '../triage/risk.ts';
 import { batchWrite, type WriteRequest } from './batch.ts';
+import { queryAll } from './query.ts';
 
 export const FEED_NAMES = ['EPSS', 'KEV'] as const;
 export type FeedName = (typeof FEED_NAMES)[number];
@@ -306,20 +307,12 @@ export class FeedStore {
   async deleteEpssVersion(version: string, shardCount = EPSS_SHARD_COUNT): Promise<number> {
     const requests: WriteRequest[] = [];
     for (let shard = 0; shard < shardCount; shard++) {
-      let start: Item | undefined;
-      do {
-        const response = await this.db.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'PK = :pk',
-            ExpressionAttributeValues: { ':pk': key.epssPartition(version, shard) },
-            ProjectionExpression: 'PK, SK',
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of response.Items ?? []) requests.push({ DeleteRequest: { Key: { PK: item.PK, SK: item.SK } } });
-        start = response.LastEvaluatedKey;
-      } while (start);
+      const items = await queryAll(this.db, this.tableName, {
+        KeyConditionExpression: 'PK = :pk',
+        ExpressionAttributeValues: { ':pk': key.epssPartition(version, shard) },
+        ProjectionExpression: 'PK, SK',
+      });
+      for (const item of items) requests.push({ DeleteRequest: { Key: { PK: item.PK, SK: item.SK } } });
     }
     await this.writeInParallel(requests);
     return requests.length;

@@ -59,3 +59,17 @@ export async function queryPage<T>(db: DynamoDBDocumentClient, tableName: string
 
   return { items, hasNextPage, endCursor };
 }
+
+/** Reads every item of a Query, page by page; for work off the request path (cleanup, re-evaluation). */
+export async function queryAll(db: DynamoDBDocumentClient, tableName: string, input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
+  const items: Item[] = [];
+  let start: Item | undefined;
+
+  do {
+    const response = await db.send(new QueryCommand({ ...input, TableName: tableName, ExclusiveStartKey: start }));
+    items.push(...(response.Items ?? []));
+    start = response.LastEvaluatedKey;
+  } while (start);
+
+  return items;
+}

@@ -3,7 +3,6 @@ import {
   DeleteCommand,
   GetCommand,
   PutCommand,
-  QueryCommand,
   type DynamoDBDocumentClient,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -18,7 +17,7 @@ import type { VexStatus } from '../vex/model.ts';
 import { batchWrite, type WriteRequest } from './batch.ts';
 import { keys, assertTenant } from './keys.ts';
 import { assertPageSize, type Page, type PageRequest } from './paging.ts';
-import { queryPage, stripKeys } from './query.ts';
+import { queryAll, queryPage, stripKeys } from './query.ts';
 import { INDEXES } from './table.ts';
 import { TriageStore } from './triage-store.ts';
 import { VexStore } from './vex-store.ts';
@@ -32,7 +31,7 @@ export interface FindingFilter {
   packageName?: string;
   /** VEX statuses to keep; NONE keeps findings that no statement decides. */
   vexStatuses?: Array<VexStatus | 'NONE'>;
-  /** OPEN: neither suppressed nor fixed; SUPPRESSED: under an unexpired suppression; FIXED: VEX says fixed. */
+  /** OPEN: neither suppressed nor fixed; SUPPRESSED: under an unexpired suppression; FIXED: VEX states fixed. */
   states?: FindingState[];
   /** Keeps only findings that are (true) or are not (false) actionable; see isActionable. */
   actionable?: boolean;
@@ -246,25 +245,13 @@ export class TenantStore {
 
   /** Keys of stored images whose chain contains `chainId` at `depth` and goes on beyond it. */
   async imagesBuiltOn(chainId: string, depth: number): Promise<string[]> {
-    const imageKeys: string[] = [];
-    let start: Item | undefined;
-
-    do {
-      const response = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'PK = :pk',
-          FilterExpression: '#depth = :depth AND #total > :depth',
-          ExpressionAttributeNames: { '#depth': 'depth', '#total': 'total' },
-          ExpressionAttributeValues: { ':pk': keys.chainPartition(this.tenant, chainId), ':depth': depth },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of response.Items ?? []) imageKeys.push(item.imageKey as string);
-      start = response.LastEvaluatedKey;
-    } while (start);
-
-    return imageKeys;
+    const items = await queryAll(this.db, this.tableName, {
+      KeyConditionExpression: 'PK = :pk',
+      FilterExpression: '#depth = :depth AND #total > :depth',
+      ExpressionAttributeNames: { '#depth': 'depth', '#total': 'total' },
+      ExpressionAttributeValues: { ':pk': keys.chainPartition(this.tenant, chainId), ':depth': depth },
+    });
+    return items.map((item) => item.imageKey as string);
   }
 
   // ---- findings --------------------------------------------------------------------------
@@ -311,49 +298,27 @@ export class TenantStore {
     };
   }
 
-  /** Deletes every finding of a scan that is no longer current. */
+  /** Deletes every finding of a scan that is no longer current, alias copies included. */
   async deleteScan(scanId: string): Promise<number> {
-    let deleted = 0;
-    let start: Item | undefined;
-
-    do {
-      const response = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'PK = :pk',
-          ExpressionAttributeValues: { ':pk': keys.scan(this.tenant, scanId) },
-          ProjectionExpression: 'PK, SK',
-          ExclusiveStartKey: start,
-        }),
-      );
-      const items = response.Items ?? [];
-      await this.batchWrite(items.map((item) => ({ DeleteRequest: { Key: { PK: item.PK, SK: item.SK } } })));
-      deleted += items.length;
-      start = response.LastEvaluatedKey;
-    } while (start);
-
-    return deleted;
+    const items = await queryAll(this.db, this.tableName, {
+      KeyConditionExpression: 'PK = :pk',
+      ExpressionAttributeValues: { ':pk': keys.scan(this.tenant, scanId) },
+      ProjectionExpression: 'PK, SK',
+    });
+    await this.batchWrite(items.map((item) => ({ DeleteRequest: { Key: { PK: item.PK, SK: item.SK } } })));
+    return items.length;
   }
 
-  /** Reads every finding of a scan, in severity order. Used to re-derive origins, not on request paths. */
+  /**
+   * Reads every finding of a scan, in severity order. Its cost grows with the scan, so request
+   * paths use it only where the whole scan is the answer: the VEX export and suppression previews.
+   */
   async allFindings(scanId: string): Promise<Finding[]> {
-    const findings: Finding[] = [];
-    let start: Item | undefined;
-
-    do {
-      const response = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :findings)',
-          ExpressionAttributeValues: { ':pk': keys.scan(this.tenant, scanId), ':findings': 'F#' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of response.Items ?? []) findings.push(stripKeys<Finding>(item));
-      start = response.LastEvaluatedKey;
-    } while (start);
-
-    return findings;
+    const items = await queryAll(this.db, this.tableName, {
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :findings)',
+      ExpressionAttributeValues: { ':pk': keys.scan(this.tenant, scanId), ':findings': 'F#' },
+    });
+    return items.map((item) => stripKeys<Finding>(item));
   }
 
   /**

@@ -5,7 +5,7 @@ import type { VexFormat } from '../vex/model.ts';
 import { batchWrite, type WriteRequest } from './batch.ts';
 import { assertTenant } from './keys.ts';
 import { assertPageSize, type Page, type PageRequest } from './paging.ts';
-import { queryPage } from './query.ts';
+import { queryAll, queryPage } from './query.ts';
 import { putWithState } from './state-put.ts';
 import { INDEXES } from './table.ts';
 
@@ -112,44 +112,24 @@ export class VexStore {
 
   /** Loads every statement of the tenant's active documents. */
   async activeStatements(): Promise<StoredStatement[]> {
-    const active = new Set<string>();
-    let start: Item | undefined;
-    do {
-      const response = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: INDEXES.byRepositoryOrOrigin,
-          KeyConditionExpression: 'GSI1PK = :pk',
-          ExpressionAttributeValues: { ':pk': key.documents(this.tenant) },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of response.Items ?? []) if (item.state === 'ACTIVE') active.add(item.key as string);
-      start = response.LastEvaluatedKey;
-    } while (start);
-
+    const documents = await queryAll(this.db, this.tableName, {
+      IndexName: INDEXES.byRepositoryOrOrigin,
+      KeyConditionExpression: 'GSI1PK = :pk',
+      ExpressionAttributeValues: { ':pk': key.documents(this.tenant) },
+    });
+    const active = new Set(documents.filter((item) => item.state === 'ACTIVE').map((item) => item.key as string));
     if (active.size === 0) return [];
+
     // Statements of a document still importing or already revoked are skipped, so a half-finished import or revocation never applies.
     return (await this.queryStatements(undefined)).map((item) => strip<StoredStatement>(item)).filter((statement) => active.has(statement.documentKey));
   }
 
-  private async queryStatements(documentKey: string | undefined, projection?: string): Promise<Item[]> {
-    const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const response = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: documentKey ? 'PK = :pk AND begins_with(SK, :prefix)' : 'PK = :pk',
-          ExpressionAttributeValues: documentKey ? { ':pk': key.statements(this.tenant), ':prefix': `${documentKey}#` } : { ':pk': key.statements(this.tenant) },
-          ProjectionExpression: projection,
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(response.Items ?? []));
-      start = response.LastEvaluatedKey;
-    } while (start);
-    return items;
+  private queryStatements(documentKey: string | undefined, projection?: string): Promise<Item[]> {
+    return queryAll(this.db, this.tableName, {
+      KeyConditionExpression: documentKey ? 'PK = :pk AND begins_with(SK, :prefix)' : 'PK = :pk',
+      ExpressionAttributeValues: documentKey ? { ':pk': key.statements(this.tenant), ':prefix': `${documentKey}#` } : { ':pk': key.statements(this.tenant) },
+      ProjectionExpression: projection,
+    });
   }
 
   /** Appends history entries. The sort key makes a repeated write of the same change a no-op. */

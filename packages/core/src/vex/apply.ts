@@ -72,7 +72,7 @@ async function reevaluate(context: VexContext, index: VexIndex, vulnerabilityIds
       at: now,
       imageKey: image.key,
       findingId: finding.id,
-      action: !before ? 'APPLIED' : vex ? 'CHANGED' : 'REMOVED',
+      action: historyAction(before, vex),
       cause,
       before,
       after: vex,
@@ -96,6 +96,11 @@ async function reevaluate(context: VexContext, index: VexIndex, vulnerabilityIds
     })),
   );
   return changed.length;
+}
+
+function historyAction(before: FindingVex | undefined, after: FindingVex | undefined): VexHistoryEntry['action'] {
+  if (!before) return 'APPLIED';
+  return after ? 'CHANGED' : 'REMOVED';
 }
 
 function vulnerabilityIdsOf(statements: readonly { vulnerabilityId: string; aliases: string[] }[]): Set<string> {

@@ -6,7 +6,7 @@ import type { VexStatus } from './model.ts';
 
 const OPENVEX_CONTEXT = 'https://openvex.dev/ns/v0.2.0';
 
-/** Statuses that an exported document carries; UNDER_INVESTIGATION says nothing a scanner can use. */
+/** Statuses that an exported document carries. UNDER_INVESTIGATION gives a scanner nothing to act on. */
 const EXPORTED: ReadonlySet<VexStatus> = new Set(['NOT_AFFECTED', 'FIXED', 'AFFECTED']);
 
 const OPENVEX_STATUS: Record<VexStatus, string> = {
@@ -70,7 +70,7 @@ export function exportOpenVex(image: Image, findings: readonly Finding[], option
       ...(vex.statementTimestamp ? { timestamp: vex.statementTimestamp } : {}),
     };
   });
-  statements.sort((a, b) => (a.vulnerability.name < b.vulnerability.name ? -1 : a.vulnerability.name > b.vulnerability.name ? 1 : 0));
+  statements.sort((a, b) => a.vulnerability.name.localeCompare(b.vulnerability.name));
 
   const content = sha256(JSON.stringify([product, statements])).slice(7, 23);
   return {

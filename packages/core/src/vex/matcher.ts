@@ -132,7 +132,8 @@ const STATUS_WORDS: Record<VexStatus, string> = {
 
 function describe(statement: StoredStatement, kind: VexMatchKind, product: string, finding: Finding): string {
   const who = statement.author ?? 'An unnamed author';
-  const subject = kind === 'IMAGE' ? 'this image' : kind === 'BASE_IMAGE' ? `the base image ${product}` : `${finding.package.name} ${finding.package.version}`;
+  const subjects: Record<VexMatchKind, string> = { IMAGE: 'this image', BASE_IMAGE: `the base image ${product}`, PACKAGE: `${finding.package.name} ${finding.package.version}` };
+  const subject = subjects[kind];
   const why = statement.justification ? ` (${statement.justification.replaceAll('_', ' ')})` : '';
   const scope = kind === 'BASE_IMAGE' ? " It applies because the package is in the base image's layers." : '';
 

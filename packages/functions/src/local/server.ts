@@ -216,7 +216,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         return response.end();
       }
 
-      // Everything else goes to yoga, which serves /graphql and answers 404 for other paths.
+      // Everything else goes to yoga, which serves /graphql and responds 404 to other paths.
       return yoga.handle(request, response);
     } catch (error) {
       const status = error instanceof InvalidInputError ? 400 : 500;

@@ -69,7 +69,7 @@ export const FindingFilterInput = builder.inputType('FindingFilter', {
     vulnerabilityId: t.string({ required: false, description: 'A vulnerability id such as CVE-2021-44228 or GHSA-jfh8-c2jp-5v3q.' }),
     packageName: t.string({ required: false }),
     vexStatus: t.field({ type: [VexStatusFilterEnum], required: false, description: 'Any of these VEX statuses; NONE matches findings that no statement decides.' }),
-    state: t.field({ type: [FindingStateEnum], required: false, description: 'OPEN: neither suppressed nor fixed. SUPPRESSED: under an unexpired suppression. FIXED: VEX says fixed.' }),
+    state: t.field({ type: [FindingStateEnum], required: false, description: 'OPEN: neither suppressed nor fixed. SUPPRESSED: under an unexpired suppression. FIXED: VEX states fixed.' }),
     actionable: t.boolean({ required: false, description: 'Only findings that are (true) or are not (false) actionable.' }),
   }),
 });

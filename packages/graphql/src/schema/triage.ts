@@ -45,7 +45,7 @@ const RiskRef = builder.objectRef<Risk>('Risk').implement({
   fields: (t) => ({
     score: t.exposeFloat('score', { description: '0 to 100.' }),
     tier: t.field({ type: RiskTierEnum, resolve: (risk) => risk.tier }),
-    actionable: t.exposeBoolean('actionable', { description: 'False exactly when the finding is suppressed, VEX says not_affected or fixed, or the code is UNREACHABLE with evidence.' }),
+    actionable: t.exposeBoolean('actionable', { description: 'False exactly when the finding is suppressed, VEX states not_affected or fixed, or the code is UNREACHABLE with evidence.' }),
     reasons: t.exposeStringList('reasons', { description: 'Plain sentences, the most important first.' }),
     policyVersion: t.exposeInt('policyVersion'),
   }),

@@ -72,7 +72,7 @@ builder.objectFields(FindingRef, (t) => ({
   vexHistory: t.field({
     type: [VexHistoryRef],
     description: 'Earlier VEX decisions of this finding, oldest first.',
-    resolve: async ({ finding, image }, _args, context) => (await context.store.vex.history(image.key, finding.id)).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)),
+    resolve: async ({ finding, image }, _args, context) => (await context.store.vex.history(image.key, finding.id)).sort((a, b) => a.at.localeCompare(b.at)),
   }),
 }));
 

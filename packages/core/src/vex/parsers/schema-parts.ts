@@ -6,7 +6,7 @@ export const optionalString = z
   .nullish()
   .transform((value) => (value ? value : undefined));
 
-/** A list that may be missing or null, read as an empty list. */
+/** Builds a schema for a list that may be missing or null, read as an empty list. */
 export function optionalList<T extends z.ZodType>(item: T) {
   return z
     .array(item)
