@@ -88,7 +88,7 @@ export class ImageFileSystem {
   /** Paths directly below a directory, sorted. */
   list(dir: string): FileNode[] {
     const children = [...(this.#children.get(normalizePath(dir)) ?? [])].sort();
-    return children.map((child) => this.#nodes.get(child)).filter((node): node is FileNode => Boolean(node));
+    return children.map((child) => this.#nodes.get(child) ?? this.#implicitDirectory(child)).filter((node): node is FileNode => Boolean(node));
   }
 
   /** Every node, in path order. */
