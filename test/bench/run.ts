@@ -14,6 +14,7 @@ import type { MemorySample } from './memory.ts';
 import { largestReport, scaledReport } from './reports.ts';
 import { measureSuppression } from './suppress.ts';
 import { measureVexApply } from './vex-apply.ts';
+import { measureLayerReading, printLayerReading } from './analysis.ts';
 import { mib, ms, printTable, ratio } from './table.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -317,6 +318,9 @@ async function main(): Promise<void> {
     ['baseline: one Query of 51 plain items', ms(median(suppressionRuns.map((run) => run.queryMs))), 1, ratio(1)],
   ]);
   console.log(`suppression ratio ${ratio(suppressRatio)} and actionable page ratio ${ratio(listRatio)}: reported, no target`);
+
+  // 7. Layer reading for content analysis, against only decompressing and walking the same layers.
+  printLayerReading(await measureLayerReading(RUNS));
 
   console.log(`Finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -135,7 +135,8 @@ export class ImageFileSystem {
     }
 
     const last = this.#nodes.get(current);
-    if (last?.kind === 'hardlink' && last.linkTarget) return this.#nodes.has(last.linkTarget) ? last.linkTarget : undefined;
+    // A hardlink whose other name a later layer deleted still has its content, as on overlayfs.
+    if (last?.kind === 'hardlink' && last.linkTarget) return this.#nodes.has(last.linkTarget) ? last.linkTarget : current;
     return current;
   }
 
@@ -148,7 +149,7 @@ export class ImageFileSystem {
   /** Content of a regular file that the layer reader kept; undefined when it was not selected or too large. */
   async read(path: string): Promise<Buffer | undefined> {
     const node = this.resolve(path);
-    if (!node || node.kind !== 'file' || !node.stored) return undefined;
+    if (!node || (node.kind !== 'file' && node.kind !== 'hardlink') || !node.stored) return undefined;
     return this.#readStored(node);
   }
 

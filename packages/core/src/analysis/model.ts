@@ -40,6 +40,7 @@ export interface ContentInspector<T = unknown> {
   /** At most this many bytes of content are offered; larger files are skipped and noted. */
   maxBytes: number;
   wants(path: string, size: number, head: Buffer): boolean;
+  /** `content` is valid only during the call: the layer reader reuses its memory, so the facts must not keep it or a slice of it. */
   inspect(path: string, content: Buffer): T | undefined;
 }
 

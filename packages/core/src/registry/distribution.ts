@@ -1,6 +1,8 @@
+import type { Readable } from 'node:stream';
+
 import { MANIFEST_MEDIA_TYPES } from '../image/manifest.ts';
 import { parseReferrersIndex, REFERRERS_MEDIA_TYPE, type ReferrerDescriptor, type ReferrersClient } from './referrers.ts';
-import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, readLimited, RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
+import { bodyStream, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, readLimited, RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
 
 export interface DistributionOptions {
   /** Base URL of the registry, for example http://127.0.0.1:5000. */
@@ -35,6 +37,15 @@ export class DistributionRegistry implements RegistryClient, ReferrersClient {
     return readLimited(response, MAX_CONFIG_BYTES, digest);
   }
 
+  /**
+   * Streams a blob. Registries often respond with a redirect to object storage, which fetch
+   * follows. The timeout covers the response headers only, so a large layer may take longer.
+   */
+  async openBlob(repository: string, digest: string): Promise<Readable> {
+    const response = await this.get(`/v2/${repository}/blobs/${digest}`, '*/*', { bodyTimeout: false });
+    return bodyStream(response);
+  }
+
   /** Lists referrers with the OCI 1.1 referrers API. A registry without it, such as Distribution 2.8, returns HTTP 404. */
   async listReferrers(repository: string, digest: string): Promise<ReferrerDescriptor[] | undefined> {
     let response: Response;
@@ -49,17 +60,23 @@ export class DistributionRegistry implements RegistryClient, ReferrersClient {
     return parseReferrersIndex(await readLimited(response, MAX_MANIFEST_BYTES, `referrers of ${digest}`));
   }
 
-  private async get(path: string, accept: string): Promise<Response> {
+  private async get(path: string, accept: string, { bodyTimeout = true }: { bodyTimeout?: boolean } = {}): Promise<Response> {
     const headers: Record<string, string> = { accept };
     if (this.options.username !== undefined) {
       headers.authorization = `Basic ${Buffer.from(`${this.options.username}:${this.options.password ?? ''}`).toString('base64')}`;
     }
 
+    const timeoutMs = this.options.timeoutMs ?? 30_000;
+    const headersOnly = new AbortController();
+    const timer = bodyTimeout ? undefined : setTimeout(() => headersOnly.abort(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
+
     let response: Response;
     try {
-      response = await fetch(`${this.base}${path}`, { headers, signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000) });
+      response = await fetch(`${this.base}${path}`, { headers, signal: bodyTimeout ? AbortSignal.timeout(timeoutMs) : headersOnly.signal });
     } catch (error) {
       throw new RegistryError(`Registry request GET ${this.base}${path} failed: ${(error as Error).message}`, undefined, { cause: error });
+    } finally {
+      clearTimeout(timer);
     }
 
     if (!response.ok) {

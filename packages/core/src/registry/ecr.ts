@@ -1,7 +1,9 @@
+import type { Readable } from 'node:stream';
+
 import { BatchGetImageCommand, GetDownloadUrlForLayerCommand, type ECRClient } from '@aws-sdk/client-ecr';
 
 import { MANIFEST_MEDIA_TYPES } from '../image/manifest.ts';
-import { MAX_CONFIG_BYTES, readLimited, RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
+import { bodyStream, MAX_CONFIG_BYTES, readLimited, RegistryError, type ManifestResponse, type RegistryClient } from './registry.ts';
 
 /** Blob downloads that take longer than this fail, so a stalled transfer cannot hold a Lambda until its own timeout. */
 const DOWNLOAD_TIMEOUT_MS = 30_000;
@@ -29,18 +31,35 @@ export class EcrRegistry implements RegistryClient {
   }
 
   async getBlob(repository: string, digest: string): Promise<Buffer> {
+    const blob = await this.download(repository, digest, AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS));
+    return readLimited(blob, MAX_CONFIG_BYTES, digest);
+  }
+
+  /** Streams a blob from its pre-signed download URL. The timeout covers the response headers only, so a large layer may take longer. */
+  async openBlob(repository: string, digest: string): Promise<Readable> {
+    const headersOnly = new AbortController();
+    const timer = setTimeout(() => headersOnly.abort(new Error(`no response within ${DOWNLOAD_TIMEOUT_MS} ms`)), DOWNLOAD_TIMEOUT_MS);
+
+    try {
+      return bodyStream(await this.download(repository, digest, headersOnly.signal));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async download(repository: string, digest: string, signal: AbortSignal): Promise<Response> {
     const response = await this.call(() => this.ecr.send(new GetDownloadUrlForLayerCommand({ registryId: this.registryId, repositoryName: repository, layerDigest: digest })));
     if (!response.downloadUrl) throw new RegistryError(`ECR returned no download URL for ${repository}@${digest}`, 404);
 
     let blob: Response;
     try {
-      blob = await fetch(response.downloadUrl, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
+      blob = await fetch(response.downloadUrl, { signal });
     } catch (error) {
       throw new RegistryError(`Downloading ${repository}@${digest} from ECR failed: ${(error as Error).message}`, 'DownloadFailed', { cause: error });
     }
     if (!blob.ok) throw new RegistryError(`Downloading ${repository}@${digest} from ECR failed with HTTP ${blob.status}`, blob.status);
 
-    return readLimited(blob, MAX_CONFIG_BYTES, digest);
+    return blob;
   }
 
   private async call<T>(send: () => Promise<T>): Promise<T> {

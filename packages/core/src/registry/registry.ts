@@ -1,3 +1,6 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+
 import type { Digest } from '../digest.ts';
 
 /** A manifest or index as the registry served it: the exact bytes, so the digest can be checked. */
@@ -16,6 +19,13 @@ export interface RegistryClient {
   getManifest(repository: string, reference: string): Promise<ManifestResponse>;
   /** Gets a blob (a config, or a layer) by digest. */
   getBlob(repository: string, digest: Digest): Promise<Buffer>;
+  /**
+   * Streams a blob of any size by digest, without buffering it. Optional so that small
+   * stand-ins for tests need not implement it; the layer reader requires it.
+   * NOTE: the implementations time out only while waiting for the response headers, so a body
+   * that stalls halfway waits until the caller gives up.
+   */
+  openBlob?(repository: string, digest: Digest): Promise<Readable>;
 }
 
 /** A registry request that failed; `status` is the HTTP status or the AWS error name. */
@@ -59,4 +69,10 @@ export async function readLimited(response: Response, limit: number, what: strin
   }
 
   return Buffer.concat(chunks);
+}
+
+/** Turns a response body into a Node.js stream; an empty body becomes an empty stream. */
+export function bodyStream(response: Response): Readable {
+  if (!response.body) return Readable.from([]);
+  return Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
 }
