@@ -1,4 +1,6 @@
 import type { SSTConfig } from 'sst';
+import { Alerts } from './stacks/Alerts.ts';
+import { Analysis } from './stacks/Analysis.ts';
 import { Api } from './stacks/Api.ts';
 import { Events } from './stacks/Events.ts';
 import { Schedules } from './stacks/Schedules.ts';
@@ -17,6 +19,6 @@ export default {
       timeout: '10 seconds',
       memorySize: '1024 MB',
     });
-    app.stack(Storage).stack(Events).stack(Api).stack(Schedules);
+    app.stack(Storage).stack(Alerts).stack(Analysis).stack(Events).stack(Api).stack(Schedules);
   },
 } satisfies SSTConfig;

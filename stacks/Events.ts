@@ -4,10 +4,14 @@ import type { LambdaFunctionProps } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { EventBus, Function, use, type StackContext } from 'sst/constructs';
+import { Alerts } from './Alerts.ts';
+import { Analysis } from './Analysis.ts';
 import { Storage } from './Storage.ts';
 
 export function Events({ stack }: StackContext) {
   const { table } = use(Storage);
+  const analysis = use(Analysis);
+  const { grantDispatch } = use(Alerts);
 
   // One queue collects events that EventBridge failed to deliver and events whose handler still
   // failed after its retries, so one redrive covers both. 14 days is the maximum SQS retention.
@@ -30,6 +34,7 @@ export function Events({ stack }: StackContext) {
     timeout: '30 seconds',
     environment: {
       STRATUM_TABLE: table.tableName,
+      STRATUM_ANALYSIS_QUEUE_URL: analysis.requests.queueUrl,
       STRATUM_ACCOUNT_TENANTS: process.env.STRATUM_ACCOUNT_TENANTS ?? '',
       STRATUM_DEFAULT_TENANT: process.env.STRATUM_DEFAULT_TENANT ?? 'default',
     },
@@ -63,7 +68,11 @@ export function Events({ stack }: StackContext) {
   });
 
   table.cdk.table.grantReadWriteData(imagePushed);
+  analysis.requests.grantSendMessages(imagePushed);
   table.cdk.table.grantReadWriteData(scanCompleted);
+  // Storing an image may send a new-base-image alert.
+  grantDispatch(imagePushed);
+  grantDispatch(scanCompleted);
 
   // These retries cover EventBridge failing to invoke the function, for example when throttled.
   const delivery: LambdaFunctionProps = {

@@ -1,8 +1,10 @@
 import { Cron, use, type StackContext } from 'sst/constructs';
+import { Alerts } from './Alerts.ts';
 import { Storage } from './Storage.ts';
 
 export function Schedules({ stack }: StackContext) {
   const { table } = use(Storage);
+  const { grantDispatch } = use(Alerts);
 
   // Daily at 06:30 UTC. FIRST publishes the EPSS scores once a day and CISA adds KEV entries on
   // working days, so one run a day keeps both current.
@@ -36,5 +38,22 @@ export function Schedules({ stack }: StackContext) {
   });
   table.cdk.table.grantReadWriteData(suppressionAudit.jobFunction);
 
-  return { feedsRefresh, suppressionAudit };
+  // Daily at 07:00 UTC, after the feed refresh, so KEV and EPSS conditions see the day's data:
+  // opens, escalates and closes SLA violations.
+  const slaEscalation = new Cron(stack, 'SlaEscalation', {
+    schedule: 'cron(0 7 * * ? *)',
+    job: {
+      function: {
+        handler: 'packages/functions/src/sla-escalation.handler',
+        // Reads every tenant's due SLA records and open violations, and one finding lookup for each.
+        timeout: '900 seconds',
+        memorySize: '1024 MB',
+        environment: { STRATUM_TABLE: table.tableName },
+      },
+    },
+  });
+  table.cdk.table.grantReadWriteData(slaEscalation.jobFunction);
+  grantDispatch(slaEscalation.jobFunction);
+
+  return { feedsRefresh, suppressionAudit, slaEscalation };
 }

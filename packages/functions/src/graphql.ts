@@ -32,6 +32,9 @@ function getServer() {
       logger: dependencies.logger,
       authenticate: authenticatorFromEnvironment(),
       exploitFacts: (ids) => feeds.getFacts([...ids]),
+      requestAnalysis: dependencies.requestAnalysis,
+      // The SQS dispatcher, when the Alerts stack granted this function STRATUM_ALERT_QUEUE_URL.
+      alerts: dependencies.alerts,
     });
   }
   return server;

@@ -3,7 +3,7 @@ import { cosignAttestationSubject, EcrRegistry, fetchImage, importPushedImageVex
 
 import { eventIdOf, parseImageActionEvent } from './events.ts';
 import { rejectOrThrow, type HandlerOutcome } from './outcome.ts';
-import { lambdaDependencies, type HandlerDependencies } from './runtime.ts';
+import { governanceFor, lambdaDependencies, type HandlerDependencies } from './runtime.ts';
 
 /**
  * Handles an "ECR Image Action" event: fetches the pushed manifest and config from the
@@ -39,7 +39,7 @@ export async function handleImagePushed(
 
     const fetched = await fetchImage(registry, detail['repository-name'], detail['image-digest']);
     const image = await recordImage(
-      { store: dependencies.store.forTenant(tenant), clock: dependencies.clock, logger },
+      { store: dependencies.store.forTenant(tenant), clock: dependencies.clock, logger, governance: governanceFor(dependencies, tenant, logger) },
       {
         manifestDigest: fetched.manifestDigest,
         indexDigest: fetched.indexDigest,
@@ -54,6 +54,15 @@ export async function handleImagePushed(
 
     await importPushedImageVex(vexContext, registry, { repository: detail['repository-name'], digest: detail['image-digest'], baseImage: image.baseImage }, fields);
     logger.info('stored pushed image', { ...fields, tenant, imageKey: image.key, layers: image.layers.length, baseMethod: image.baseImage?.method });
+
+    // Content analysis reads every layer, so it runs as its own queued step and never delays this handler.
+    if (dependencies.requestAnalysis) {
+      await dependencies.requestAnalysis({ tenant, repository: detail['repository-name'], imageDigest: fetched.manifestDigest, registryId: parsed.account, region: parsed.region, requestedAt: dependencies.clock.now().toISOString(), requestedBy: 'stratum:image-pushed' });
+      logger.info('queued image analysis', { ...fields, tenant, imageDigest: fetched.manifestDigest });
+    } else {
+      logger.info('no analysis queue configured; content analysis skipped', { ...fields, tenant });
+    }
+
     return { status: 'stored', imageKey: image.key };
   } catch (error) {
     return rejectOrThrow(error, logger, { eventId, handler: 'image-pushed' });

@@ -1,6 +1,22 @@
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { createDocumentClient, Store, systemClock, type Clock, type Logger } from '@stratum/core';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import {
+  createAlertDispatcher,
+  createDocumentClient,
+  FeedStore,
+  ingestGovernance,
+  SqsDeliveryQueue,
+  Store,
+  systemClock,
+  type AlertDispatcher,
+  type AnalysisRequester,
+  type Clock,
+  type IngestGovernance,
+  type Logger,
+} from '@stratum/core';
+
+import { sqsAnalysisRequester } from './analysis-queue.ts';
 
 /** Everything a handler needs; Lambda builds it from the environment, tests and the local server pass their own. */
 export interface HandlerDependencies {
@@ -11,6 +27,16 @@ export interface HandlerDependencies {
   ecr: (region: string) => ECRClient;
   /** The tenant that owns events from this AWS account. */
   tenantForAccount: (account: string) => string;
+  /** Queues content analyses of pushed images; undefined when no queue is configured (STRATUM_ANALYSIS_QUEUE_URL). */
+  requestAnalysis?: AnalysisRequester;
+  /** Sends governance alerts; undefined when no alert queue is configured (STRATUM_ALERT_QUEUE_URL). */
+  alerts?: AlertDispatcher;
+}
+
+/** The governance hook for one tenant's ingest: SLA deadlines, and new-base-image alerts when `alerts` is set. */
+export function governanceFor(dependencies: HandlerDependencies, tenant: string, logger: Logger = dependencies.logger): IngestGovernance {
+  const feeds = new FeedStore(dependencies.store.db, dependencies.store.tableName);
+  return ingestGovernance({ store: dependencies.store.forTenant(tenant), clock: dependencies.clock, logger, alerts: dependencies.alerts, exploitFacts: (ids) => feeds.getFacts([...ids]) });
 }
 
 function requiredEnv(name: string): string {
@@ -63,7 +89,10 @@ export function lambdaDependencies(): HandlerDependencies {
       return client;
     },
     tenantForAccount: accountTenantMap(),
+    requestAnalysis: process.env.STRATUM_ANALYSIS_QUEUE_URL ? sqsAnalysisRequester(new SQSClient({}), process.env.STRATUM_ANALYSIS_QUEUE_URL) : undefined,
   };
+  const alertQueue = process.env.STRATUM_ALERT_QUEUE_URL;
+  if (alertQueue) dependencies.alerts = createAlertDispatcher({ store: dependencies.store, queue: new SqsDeliveryQueue(new SQSClient({}), alertQueue), clock: dependencies.clock, logger: dependencies.logger });
   cached = dependencies;
   return dependencies;
 }

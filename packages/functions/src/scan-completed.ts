@@ -4,7 +4,7 @@ import { ecrImporter, ingestReport, mergeEcrPages, RegistryError } from '@stratu
 
 import { eventIdOf, parseScanEvent } from './events.ts';
 import { rejectOrThrow, type HandlerOutcome } from './outcome.ts';
-import { lambdaDependencies, type HandlerDependencies } from './runtime.ts';
+import { governanceFor, lambdaDependencies, type HandlerDependencies } from './runtime.ts';
 
 /** DescribeImageScanFindings returns at most 1,000 findings a page; 100 pages bound one image to 100,000. */
 const MAX_PAGES = 100;
@@ -52,7 +52,7 @@ export async function handleScanCompleted(dependencies: HandlerDependencies, eve
     const report = ecrImporter.parse(mergeEcrPages(pages));
     const tenant = dependencies.tenantForAccount(parsed.account);
     const result = await ingestReport(
-      { store: dependencies.store.forTenant(tenant), clock: dependencies.clock, logger },
+      { store: dependencies.store.forTenant(tenant), clock: dependencies.clock, logger, governance: governanceFor(dependencies, tenant, logger) },
       { report, repository: detail['repository-name'], digest: detail['image-digest'], tags: detail['image-tags'] ?? [] },
     );
 

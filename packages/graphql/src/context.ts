@@ -1,4 +1,4 @@
-import type { Clock, ExploitFacts, Logger, Store, TenantStore } from '@stratum/core';
+import type { AlertDispatcher, AlertServices, AnalysisRequester, Clock, ExploitFacts, Logger, Store, TenantStore } from '@stratum/core';
 import type DataLoader from 'dataloader';
 
 /** Per-request context. The tenant comes from the request's credential, never from an argument. */
@@ -12,6 +12,12 @@ export interface GraphQLContext {
   requestId: string;
   /** EPSS and KEV facts by vulnerability id, batched per request. */
   exploitFacts: DataLoader<string, ExploitFacts>;
+  /** Queues a content analysis; undefined where no queue or background runner is configured. */
+  requestAnalysis?: AnalysisRequester;
+  /** Sends governance alerts, such as NEW_BASE_IMAGE on ingest; undefined where no alert queue is configured. */
+  alerts?: AlertDispatcher;
+  /** Encrypts inline channel secrets and sends test alerts. */
+  alertServices: AlertServices;
 }
 
 /** Dependencies the server factory uses to build each request's context. */
@@ -22,6 +28,12 @@ export interface ServerDependencies {
   authenticate: Authenticator;
   /** Reads exploit facts for many vulnerability ids at once; no facts when omitted. */
   exploitFacts?: (vulnerabilityIds: readonly string[]) => Promise<Map<string, ExploitFacts>>;
+  /** Queues a content analysis of an image; the analyzeImage mutation rejects requests without it. */
+  requestAnalysis?: AnalysisRequester;
+  /** Sends governance alerts from ingest and from runSlaEscalation; without it those record violations and send nothing. */
+  alerts?: AlertDispatcher;
+  /** Channel secrets and senders; built from the environment (keyProviderFromEnvironment) when omitted. */
+  alertServices?: AlertServices;
 }
 
 /** The tenant a request acts for, and who sent it. */

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
 
-import { StratumError, type ExploitFacts, type Logger } from '@stratum/core';
+import { createAlertServices, keyProviderFromEnvironment, StratumError, type ExploitFacts, type Logger } from '@stratum/core';
 import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 
@@ -40,6 +40,9 @@ function yogaLogger(logger: Logger) {
 
 /** Creates the yoga server. Lambda and the local server both use it, with their own authenticator. */
 export function createGraphQLServer(options: ServerOptions): YogaServerInstance<Record<string, unknown>, GraphQLContext> {
+  // The key provider reads its key on first use, so building the default costs nothing until a channel needs a secret.
+  const alertServices = options.alertServices ?? createAlertServices({ clock: options.clock, keyProvider: keyProviderFromEnvironment() });
+
   return createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -71,6 +74,9 @@ export function createGraphQLServer(options: ServerOptions): YogaServerInstance<
         store: options.store.forTenant(tenant),
         clock: options.clock,
         logger: options.logger,
+        requestAnalysis: options.requestAnalysis,
+        alerts: options.alerts,
+        alertServices,
         exploitFacts: new DataLoader<string, ExploitFacts>(async (ids) => {
           const facts = options.exploitFacts ? await options.exploitFacts(ids) : new Map<string, ExploitFacts>();
           return ids.map((id) => facts.get(id.toUpperCase()) ?? facts.get(id) ?? {});

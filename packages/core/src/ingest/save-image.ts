@@ -1,3 +1,4 @@
+import { applyAnalysisToFindings, loadAnalysisFor } from '../analysis/apply-to-findings.ts';
 import type { Finding } from '../finding.ts';
 import type { Image } from '../image/model.ts';
 import { asBaseCandidate, attributeLayers, countFindings, diffIdChain, sameAttribution, withOrigins } from './attribute.ts';
@@ -27,6 +28,7 @@ export async function saveImageFacts(context: IngestContext, image: Image, previ
   const attributed = await attributeLayers(context, image);
   const saved = await rewriteFindingsIfMoved(context, attributed, previous);
 
+  await context.governance?.observeImage(saved, undefined);
   await context.store.putImage(saved, { expectedScanId: previous?.scan?.id ?? null });
   await indexImage(context, saved);
   await refreshDependents(context, saved);
@@ -37,7 +39,10 @@ export async function saveImageFacts(context: IngestContext, image: Image, previ
 /** Stores a new scan of an image: findings first, then the image pointing at them, then cleanup. */
 export async function saveScan(context: IngestContext, image: Image, findings: Finding[], previous: Image | undefined): Promise<Image> {
   const attributed = await attributeLayers(context, image);
-  const vexed = applyVex(await loadVexIndex(context), attributed, withOrigins(attributed, findings));
+  // A stored content analysis decides reachability, and the layer of findings the report placed nowhere.
+  const analysis = await loadAnalysisFor(context, attributed);
+  const analyzed = analysis ? applyAnalysisToFindings(analysis, attributed, findings, context.logger).findings : findings;
+  const vexed = applyVex(await loadVexIndex(context), attributed, withOrigins(attributed, analyzed));
   // Suppression rules follow a repository to its new digests, so they apply to every new scan.
   const placed = applySuppressions(await context.store.triage.activeRules(), attributed, vexed, context.clock.now());
   const scan = { ...image.scan!, findingCount: placed.length, counts: countFindings(placed) };
@@ -46,6 +51,8 @@ export async function saveScan(context: IngestContext, image: Image, findings: F
   // Order matters without transactions: the new findings exist before the image points at them,
   // and the old ones are deleted only after it no longer does.
   await context.store.putFindings(placed);
+  // Before the image points at the new scan, so a failure here leaves the ingest to be retried whole.
+  await context.governance?.observeImage(saved, placed);
   await context.store.putImage(saved, { expectedScanId: previous?.scan?.id ?? null });
   await indexImage(context, saved);
 

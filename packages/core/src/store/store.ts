@@ -9,7 +9,7 @@ import {
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 
 import { ConflictError } from '../errors.ts';
-import type { Finding, LayerOrigin } from '../finding.ts';
+import type { Finding, LayerOrigin, ReachabilityStatus } from '../finding.ts';
 import type { BaseCandidate } from '../image/attribution.ts';
 import type { Image } from '../image/model.ts';
 import { SEVERITIES, severityRank, type Severity } from '../severity.ts';
@@ -19,6 +19,9 @@ import { keys, assertTenant } from './keys.ts';
 import { assertPageSize, type Page, type PageRequest } from './paging.ts';
 import { queryAll, queryPage, stripKeys } from './query.ts';
 import { INDEXES } from './table.ts';
+import { AnalysisStore } from './analysis-store.ts';
+import { GovernanceStore } from './governance-store.ts';
+import { AlertStore } from './alert-store.ts';
 import { TriageStore } from './triage-store.ts';
 import { VexStore } from './vex-store.ts';
 
@@ -35,6 +38,8 @@ export interface FindingFilter {
   states?: FindingState[];
   /** Keeps only findings that are (true) or are not (false) actionable; see isActionable. */
   actionable?: boolean;
+  /** Reachability statuses to keep; UNKNOWN also keeps findings that no analysis has reached. */
+  reachability?: ReachabilityStatus[];
   /** The time against which suppression expiry is checked; required with states or actionable. */
   now?: string;
 }
@@ -70,6 +75,12 @@ export class TenantStore {
   readonly vex: VexStore;
   /** The tenant's suppression rules, risk policy and audit trail. */
   readonly triage: TriageStore;
+  /** The tenant's workflows, SLA records, violations and seen base images. */
+  readonly governance: GovernanceStore;
+  /** The tenant's image content analyses and runtime observations. */
+  readonly analysis: AnalysisStore;
+  /** The tenant's alert channels, alerts and their deliveries. */
+  readonly alerts: AlertStore;
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -79,6 +90,9 @@ export class TenantStore {
     assertTenant(tenant);
     this.vex = new VexStore(db, tableName, tenant);
     this.triage = new TriageStore(db, tableName, tenant);
+    this.governance = new GovernanceStore(db, tableName, tenant);
+    this.analysis = new AnalysisStore(db, tableName, tenant);
+    this.alerts = new AlertStore(db, tableName, tenant);
   }
 
   // ---- images ----------------------------------------------------------------------------
@@ -395,6 +409,18 @@ export class TenantStore {
         parts.push(`#vex.#vexStatus IN (${placeholders.join(', ')})`);
       }
       if (statuses.includes('NONE')) parts.push('attribute_not_exists(#vex)');
+      conditions.push(`(${parts.join(' OR ')})`);
+    }
+
+    if (filter.reachability && filter.reachability.length > 0) {
+      const statuses = [...new Set(filter.reachability)];
+      Object.assign(names, { '#reachability': 'reachability', '#reachabilityStatus': 'status' });
+      const placeholders = statuses.map((status, i) => {
+        values[`:reachability${i}`] = status;
+        return `:reachability${i}`;
+      });
+      const parts = [`#reachability.#reachabilityStatus IN (${placeholders.join(', ')})`];
+      if (statuses.includes('UNKNOWN')) parts.push('attribute_not_exists(#reachability)');
       conditions.push(`(${parts.join(' OR ')})`);
     }
 

@@ -8,6 +8,7 @@ export const AUDIT_ACTIONS = [
   'SUPPRESSION_FLAGGED',
   'FINDING_REOPENED',
   'VEX_DECISION',
+  'REACHABILITY_CHANGED',
   'RISK_POLICY_CHANGED',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -31,6 +31,7 @@ try {
     host: process.env.HOST ?? '127.0.0.1',
     registryUrl: process.env.STRATUM_REGISTRY_URL,
     useAwsEcr: process.env.STRATUM_LOCAL_ECR === 'aws',
+    analyzeOnPush: true,
   });
 } catch (error) {
   console.error(explain(error));

@@ -5,8 +5,10 @@ import { join } from 'node:path';
 
 import { ECRClient } from '@aws-sdk/client-ecr';
 import {
+  analyzeImageWithFacts,
   consoleLogger,
   cosignAttestationSubject,
+  createAlertServices,
   createDocumentClient,
   DistributionRegistry,
   ensureTable,
@@ -14,12 +16,16 @@ import {
   fetchImage,
   importPushedImageVex,
   InvalidInputError,
+  localKeyFile,
   MANIFEST_MEDIA_TYPES,
   recordImage,
   REGISTRY_VEX_ACTOR,
+  startLocalAlertDelivery,
   startLocalDynamo,
   Store,
+  storeImageAnalysis,
   systemClock,
+  type AnalysisRequester,
   type Clock,
   type Logger,
 } from '@stratum/core';
@@ -27,15 +33,19 @@ import { createGraphQLServer, localAuthenticator } from '@stratum/graphql';
 
 import { handleImagePushed } from '../image-pushed.ts';
 import type { HandlerOutcome } from '../outcome.ts';
-import type { HandlerDependencies } from '../runtime.ts';
+import { governanceFor, type HandlerDependencies } from '../runtime.ts';
 import { handleScanCompleted } from '../scan-completed.ts';
+import { handleSlaEscalation } from '../sla-escalation.ts';
+import { analyzeLocalImage, LOCAL_ANALYSIS_ACTOR } from './analyze-path.ts';
 import { parseRegistryNotification } from './registry-notification.ts';
 import { ingestSamples } from './samples.ts';
 
 export const LOCAL_TENANT = 'local';
-const TABLE_NAME = 'stratum';
+export const TABLE_NAME = 'stratum';
 /** Largest request body the local server reads; scan reports of big images reach tens of MB. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** The SLA pass runs at start and then once a day, as the daily schedule runs it on AWS. */
+const SLA_PASS_INTERVAL_MS = 24 * 60 * 60 * 1000;
 
 export const EXAMPLE_QUERY = `{
   images(repository: "bkimminich/juice-shop", first: 1) {
@@ -60,6 +70,8 @@ export interface LocalServerOptions {
   /** Reads ECR for events, with the AWS credentials of the environment, when true. */
   useAwsEcr?: boolean;
   seedSamples?: boolean;
+  /** Analyses the content of every image pushed to the registry, in the background. */
+  analyzeOnPush?: boolean;
   clock?: Clock;
   logger?: Logger;
 }
@@ -68,6 +80,28 @@ export interface LocalServer {
   url: string;
   store: Store;
   close(): Promise<void>;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+}
+
+function parseJsonBody(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new InvalidInputError('The request body is not valid JSON');
+  }
+}
+
+/** Reads the body of POST /analyze: an absolute path, and optionally a reference and a repository. */
+function parseAnalyzeRequest(body: unknown): { path: string; reference?: string; repository?: string } {
+  const { path, reference, repository } = (body ?? {}) as Record<string, unknown>;
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new InvalidInputError(`Invalid path ${JSON.stringify(path)}: expected {"path": "/absolute/path/to/layout-or-archive"}`, { path: 'path', value: path });
+  for (const [name, value] of [['reference', reference], ['repository', repository]] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > 256)) throw new InvalidInputError(`Invalid ${name} ${JSON.stringify(value)}: expected a string of 1 to 256 characters`, { path: name, value });
+  }
+  return { path, reference: reference as string | undefined, repository: repository as string | undefined };
 }
 
 function readBody(request: IncomingMessage): Promise<Buffer> {
@@ -101,6 +135,8 @@ async function exists(path: string): Promise<boolean> {
  * Starts the local stack: dynalite persisting under `dataDir`, the GraphQL API with GraphiQL,
  * and endpoints that accept EventBridge events (`POST /events`) and CNCF Distribution
  * registry notifications (`POST /registry-events`), the way the Lambda functions receive them.
+ * Every ingest path records SLA deadlines and sends new-base-image alerts. The SLA pass runs at
+ * start and every 24 hours, and a runner in this process sends the alert deliveries.
  */
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
   const logger = options.logger ?? consoleLogger;
@@ -113,12 +149,37 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const store = new Store(db, TABLE_NAME);
 
   const registry = options.registryUrl ? new DistributionRegistry({ url: options.registryUrl }) : undefined;
+
+  // Alerts are delivered in this process. Inline channel secrets are encrypted with the key file
+  // alert-secrets.key in the data folder, as keyProviderFromEnvironment does outside AWS.
+  const alertServices = createAlertServices({ clock, keyProvider: localKeyFile(options.dataDir) });
+  const alertDelivery = startLocalAlertDelivery({ store, clock, logger, services: alertServices });
+
+  // Analyses and SLA passes run in the background, as queues and schedules run them on AWS; close() waits for them.
+  const running = new Set<Promise<unknown>>();
+  const background = (work: () => Promise<unknown>, fields: Record<string, unknown>, failure = 'background analysis failed') => {
+    const task = work()
+      .catch((error) => logger.error(failure, { ...fields, error: (error as Error).message }))
+      .finally(() => running.delete(task));
+    running.add(task);
+  };
+  const requestAnalysis: AnalysisRequester | undefined = registry
+    ? async (request) =>
+        background(async () => {
+          const context = { store: store.forTenant(request.tenant), clock, logger, actor: request.requestedBy ?? LOCAL_ANALYSIS_ACTOR };
+          const { analysis } = await analyzeImageWithFacts({ kind: 'registry', registry, repository: request.repository, reference: request.imageDigest }, { clock, logger });
+          await storeImageAnalysis(context, analysis);
+        }, { imageDigest: request.imageDigest, repository: request.repository })
+    : undefined;
+
   const dependencies: HandlerDependencies = {
     store,
     clock,
     logger,
     ecr: (region) => new ECRClient({ region }),
     tenantForAccount: () => LOCAL_TENANT,
+    requestAnalysis: options.analyzeOnPush ? requestAnalysis : undefined,
+    alerts: alertDelivery.dispatcher,
   };
 
   const feeds = new FeedStore(db, TABLE_NAME);
@@ -130,6 +191,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     graphiql: true,
     defaultQuery: EXAMPLE_QUERY,
     exploitFacts: (ids) => feeds.getFacts([...ids]),
+    requestAnalysis,
+    alerts: alertDelivery.dispatcher,
+    alertServices,
   });
 
   const handleEvent = async (event: unknown): Promise<HandlerOutcome> => {
@@ -166,7 +230,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
 
       const fetched = await fetchImage(registry, push.target.repository, push.target.digest);
       const image = await recordImage(
-        { store: store.forTenant(LOCAL_TENANT), clock, logger },
+        { store: store.forTenant(LOCAL_TENANT), clock, logger, governance: governanceFor(dependencies, LOCAL_TENANT) },
         {
           manifestDigest: fetched.manifestDigest,
           indexDigest: fetched.indexDigest,
@@ -179,6 +243,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         },
       );
       await importPushedImageVex(vexContext, registry, { repository: push.target.repository, digest: push.target.digest, baseImage: image.baseImage }, { eventId: push.id });
+      if (options.analyzeOnPush && requestAnalysis) await requestAnalysis({ tenant: LOCAL_TENANT, repository: push.target.repository, imageDigest: fetched.manifestDigest, requestedBy: 'stratum:registry-events' });
       results.push({ eventId: push.id, imageKey: image.key, layers: image.layers.length });
     }
     return results;
@@ -211,6 +276,16 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         return reply(200, { stored: await handleRegistryNotification(body) });
       }
 
+      if (path === '/analyze') {
+        if (request.method !== 'POST') return reply(405, { error: 'Use POST /analyze with {"path": "/absolute/path"}' });
+        // The request names a path on this machine, so only a process on this machine may send it.
+        if (!isLoopback(request.socket.remoteAddress)) return reply(403, { error: 'POST /analyze accepts requests from this machine only' });
+
+        const body = parseJsonBody((await readBody(request)).toString('utf8'));
+        const analyzeRequest = parseAnalyzeRequest(body);
+        return reply(200, await analyzeLocalImage(store.forTenant(LOCAL_TENANT), analyzeRequest, { clock, logger }));
+      }
+
       if (path === '/' && request.method === 'GET') {
         response.writeHead(302, { location: '/graphql' });
         return response.end();
@@ -227,25 +302,41 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     }
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 4000, options.host ?? '127.0.0.1', () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 4000, options.host ?? '127.0.0.1', () => resolve());
+    });
+  } catch (error) {
+    await alertDelivery.stop();
+    db.destroy();
+    await dynamo.close();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
 
   // Samples are ingested once the port is bound, so a port already in use fails before any work.
   const marker = join(options.dataDir, 'samples-ingested');
   if (options.seedSamples !== false && !(await exists(marker))) {
-    const results = await ingestSamples({ store: store.forTenant(LOCAL_TENANT), clock, logger });
+    const results = await ingestSamples({ store: store.forTenant(LOCAL_TENANT), clock, logger, governance: governanceFor(dependencies, LOCAL_TENANT) });
     await writeFile(marker, `${JSON.stringify(results, null, 2)}\n`);
     logger.info('ingested sample reports', { samples: results.length, findings: results.reduce((sum, result) => sum + result.findingCount, 0) });
   }
+
+  // handleSlaEscalation logs each tenant that failed; the next day's pass tries again.
+  const runSlaPass = () => background(() => handleSlaEscalation(dependencies, alertDelivery.dispatcher), { task: 'SLA pass' }, 'SLA pass failed');
+  runSlaPass();
+  const slaTimer = setInterval(runSlaPass, SLA_PASS_INTERVAL_MS);
+  slaTimer.unref();
 
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
     store,
     close: async () => {
+      clearInterval(slaTimer);
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...running]);
+      await alertDelivery.stop();
       db.destroy();
       await dynamo.close();
     },

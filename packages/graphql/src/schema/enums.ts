@@ -1,4 +1,4 @@
-import { BASE_DETECTION_METHODS, LAYER_ORIGINS, REPORT_FORMATS, SEVERITIES } from '@stratum/core';
+import { BASE_DETECTION_METHODS, LAYER_ORIGINS, REACHABILITY_STATUSES, REPORT_FORMATS, SEVERITIES } from '@stratum/core';
 
 import { builder } from '../builder.ts';
 
@@ -23,4 +23,9 @@ export const ConfidenceEnum = builder.enumType('Confidence', { values: ['HIGH', 
 export const ReportFormatEnum = builder.enumType('ReportFormat', {
   description: 'Scan report formats Stratum imports.',
   values: REPORT_FORMATS,
+});
+
+export const ReachabilityEnum = builder.enumType('ReachabilityStatus', {
+  description: 'Whether the vulnerable code can run: REACHABLE, UNREACHABLE (only with evidence) or UNKNOWN, which counts as reachable.',
+  values: REACHABILITY_STATUSES,
 });

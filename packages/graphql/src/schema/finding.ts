@@ -1,7 +1,7 @@
 import { FINDING_STATES, VEX_STATUSES, type Finding, type Image, type Layer } from '@stratum/core';
 
 import { builder } from '../builder.ts';
-import { LayerOriginEnum, SeverityEnum } from './enums.ts';
+import { LayerOriginEnum, ReachabilityEnum, SeverityEnum } from './enums.ts';
 import { LayerRef } from './layer.ts';
 
 /** A finding together with its image, so that fields such as `layer` resolve without another read. */
@@ -71,5 +71,6 @@ export const FindingFilterInput = builder.inputType('FindingFilter', {
     vexStatus: t.field({ type: [VexStatusFilterEnum], required: false, description: 'Any of these VEX statuses; NONE matches findings that no statement decides.' }),
     state: t.field({ type: [FindingStateEnum], required: false, description: 'OPEN: neither suppressed nor fixed. SUPPRESSED: under an unexpired suppression. FIXED: VEX states fixed.' }),
     actionable: t.boolean({ required: false, description: 'Only findings that are (true) or are not (false) actionable.' }),
+    reachability: t.field({ type: [ReachabilityEnum], required: false, description: 'Any of these reachability statuses; UNKNOWN also matches findings no analysis has reached.' }),
   }),
 });

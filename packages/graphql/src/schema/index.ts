@@ -9,5 +9,9 @@ import './vulnerability.ts';
 import './ingest.ts';
 import './vex.ts';
 import './triage.ts';
+import './analysis.ts';
+import './gate.ts';
+import './alerts.ts';
+import './governance.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

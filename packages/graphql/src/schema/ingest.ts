@@ -1,4 +1,4 @@
-import { ingestReport, InvalidInputError, parseDigest, parseReport, type IngestResult } from '@stratum/core';
+import { ingestGovernance, ingestReport, InvalidInputError, parseDigest, parseReport, type ExploitFacts, type IngestResult } from '@stratum/core';
 
 import { builder } from '../builder.ts';
 import { ReportFormatEnum } from './enums.ts';
@@ -47,7 +47,13 @@ builder.mutationFields((t) => ({
       // Clients often send the report as a JSON string rather than a JSON value; both are accepted.
       const document = typeof input.report === 'string' ? parseJsonString(input.report, 'input.report') : input.report;
       const report = parseReport(document, input.format ?? undefined);
-      return ingestReport(context, { report, repository: input.repository ?? undefined, digest, tags: input.tags ?? undefined });
+      // SLA deadlines are recorded here too, and NEW_BASE_IMAGE goes out when the server has an alert dispatcher.
+      const exploitFacts = async (ids: readonly string[]) => {
+        const facts = await context.exploitFacts.loadMany(ids);
+        return new Map(ids.map((id, index) => [id.toUpperCase(), facts[index] instanceof Error ? {} : (facts[index] as ExploitFacts)]));
+      };
+      const governance = ingestGovernance({ store: context.store, clock: context.clock, logger: context.logger, alerts: context.alerts, exploitFacts });
+      return ingestReport({ ...context, governance }, { report, repository: input.repository ?? undefined, digest, tags: input.tags ?? undefined });
     },
   }),
 }));

@@ -15,7 +15,6 @@ import {
   runSuppressionAudit,
   type RuleAuditOutcome,
   type SuppressionAuditReport,
-  REACHABILITY_STATUSES,
   VEX_JUSTIFICATIONS,
   VEX_STATUSES,
   type AuditRecord,
@@ -26,7 +25,7 @@ import {
 
 import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
-import { LayerOriginEnum, SeverityEnum } from './enums.ts';
+import { LayerOriginEnum, ReachabilityEnum, SeverityEnum } from './enums.ts';
 import { FindingRef } from './finding.ts';
 import { forwardPage, toConnection } from './paging.ts';
 import { validateVulnerabilityId } from './validate.ts';
@@ -36,7 +35,6 @@ const SuppressionReasonEnum = builder.enumType('SuppressionReason', { values: SU
 const SuppressionScopeEnum = builder.enumType('SuppressionScopeKind', { values: SUPPRESSION_SCOPES });
 const SuppressionStateEnum = builder.enumType('SuppressionState', { values: SUPPRESSION_STATES });
 const AuditActionEnum = builder.enumType('AuditAction', { values: AUDIT_ACTIONS });
-const ReachabilityEnum = builder.enumType('ReachabilityStatus', { values: REACHABILITY_STATUSES });
 const JustificationEnum = builder.enumType('SuppressionJustification', { values: VEX_JUSTIFICATIONS });
 const VexStatusOrNoneEnum = builder.enumType('SuppressionVexStatus', { values: [...VEX_STATUSES, 'NONE'] as const });
 
@@ -105,7 +103,6 @@ builder.objectFields(FindingRef, (t) => ({
     description: 'The rule that suppresses the finding, including one that has expired but not yet been lapsed by the audit.',
     resolve: async ({ finding }, _args, context) => (finding.suppression ? ((await context.store.triage.getRule(finding.suppression.ruleId)) ?? null) : null),
   }),
-  reachability: t.field({ type: ReachabilityEnum, description: 'UNKNOWN until content analysis has run; UNKNOWN counts as reachable.', resolve: ({ finding }) => finding.reachability?.status ?? 'UNKNOWN' }),
   auditTrail: t.connection({
     type: AuditRecordRef,
     resolve: async ({ finding, image }, args, context) => toConnection(await context.store.triage.listAudit({ findingOf: { imageKey: image.key, findingId: finding.id } }, forwardPage(args)), (record) => record),

@@ -1,4 +1,4 @@
-import { InvalidInputError, type FindingFilter, type LayerOrigin, type Severity, type VexStatus, type FindingState } from '@stratum/core';
+import { InvalidInputError, type FindingFilter, type LayerOrigin, type ReachabilityStatus, type Severity, type VexStatus, type FindingState } from '@stratum/core';
 
 const VULNERABILITY_ID = /^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9:._-]+$/;
 
@@ -18,6 +18,7 @@ export function validateFindingFilter(input: {
   vexStatus?: Array<VexStatus | 'NONE'> | null;
   state?: FindingState[] | null;
   actionable?: boolean | null;
+  reachability?: ReachabilityStatus[] | null;
 }, now: Date): FindingFilter {
   const packageName = input.packageName?.trim();
   if (input.packageName != null && (!packageName || packageName.length > 512)) {
@@ -32,6 +33,7 @@ export function validateFindingFilter(input: {
     vexStatuses: input.vexStatus ?? undefined,
     states: input.state ?? undefined,
     actionable: input.actionable ?? undefined,
+    reachability: input.reachability ?? undefined,
     now: now.toISOString(),
   };
 }
