@@ -35,8 +35,15 @@ export interface LayerReadContext {
 
 type TarEntry = AsyncIterable<Buffer> & { header: tar.Header };
 
-/** Reads the first bytes of a stream, returning them and an iterable of the whole stream. */
-async function peek(source: AsyncIterable<Buffer>, bytes: number): Promise<{ head: Buffer; chunks: AsyncIterable<Buffer> }> {
+/** The first bytes of a stream, an iterable of the whole stream, and a way to discard the rest without another iteration layer. */
+interface Peeked {
+  head: Buffer;
+  chunks: AsyncIterable<Buffer>;
+  skipRest(): Promise<void>;
+}
+
+/** Reads the first bytes of a stream. */
+async function peek(source: AsyncIterable<Buffer>, bytes: number): Promise<Peeked> {
   const iterator = source[Symbol.asyncIterator]();
   const seen: Buffer[] = [];
   let size = 0;
@@ -57,8 +64,13 @@ async function peek(source: AsyncIterable<Buffer>, bytes: number): Promise<{ hea
     if (finished) return;
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
   }
+  async function skipRest(): Promise<void> {
+    if (finished) return;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next());
+  }
+
   const head = seen.length === 1 ? seen[0]! : Buffer.concat(seen);
-  return { head: head.subarray(0, bytes), chunks: chunks() };
+  return { head: head.subarray(0, bytes), chunks: chunks(), skipRest };
 }
 
 /** Resolves when tar-stream's extractor can take more input, or has closed. */
@@ -101,6 +113,8 @@ function describeFailure(error: unknown, compression: LayerCompression): string 
 class LayerEntryReader {
   entries = 0;
   readonly #paths: EntryPaths;
+  /** Parent directories already resolved through symlinks; cleared whenever a link, a directory or a whiteout could change a resolution. */
+  readonly #resolvedParents = new Map<string, string>();
 
   constructor(
     private readonly layer: string,
@@ -130,6 +144,9 @@ class LayerEntryReader {
 
     const mode = header.mode ?? 0;
     const base = { path, mode, layerIndex: this.index, size: 0 };
+
+    // Files are by far the most common entries and cannot change how a directory resolves.
+    if (header.type !== 'file' && header.type !== 'contiguous-file') this.#resolvedParents.clear();
 
     switch (header.type) {
       case 'directory':
@@ -169,8 +186,12 @@ class LayerEntryReader {
     const parent = parentOf(path);
     if (parent === '/') return path;
 
-    const resolved = this.context.fs.resolvePath(parent);
-    if (resolved === undefined || resolved === parent) return path;
+    let resolved = this.#resolvedParents.get(parent);
+    if (resolved === undefined) {
+      resolved = this.context.fs.resolvePath(parent) ?? parent;
+      this.#resolvedParents.set(parent, resolved);
+    }
+    if (resolved === parent) return path;
     return resolved === '/' ? `/${baseName(path)}` : `${resolved}/${baseName(path)}`;
   }
 
@@ -212,7 +233,10 @@ class LayerEntryReader {
     const size = entry.header.size ?? 0;
     const { limits } = this.context;
 
-    if (this.#applyWhiteout(path)) return drain(entry);
+    if (this.#applyWhiteout(path)) {
+      this.#resolvedParents.clear();
+      return drain(entry);
+    }
 
     if (size > limits.maxFileBytes) {
       throw new LayerLimitError(
@@ -233,10 +257,10 @@ class LayerEntryReader {
     const { inspectors, selectors, store } = this.context;
     const { path, size } = node;
 
-    const { head, chunks } = await peek(entry, INSPECTOR_HEAD_BYTES);
+    const { head, chunks, skipRest } = await peek(entry, INSPECTOR_HEAD_BYTES);
     const inspecting = this.#inspectorsFor(node, head);
     const keep = this.#selected(node);
-    if (!inspecting.length && !keep) return drain(chunks);
+    if (!inspecting.length && !keep) return skipRest();
 
     if (!inspecting.length) {
       await store.keep(node, chunks);
