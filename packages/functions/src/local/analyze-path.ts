@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 
 import { analyzeImageWithFacts, InvalidInputError, recordImage, storeImageAnalysis, type Clock, type ImageSource, type Logger, type ReachabilityStatus, type TenantStore } from '@stratum/core';
@@ -36,7 +36,10 @@ export async function detectImageSource(request: LocalAnalysisRequest): Promise<
   const found = await stat(request.path).catch(() => undefined);
   if (!found) throw new InvalidInputError(`Image path ${request.path} not found: pass an OCI image layout folder or a docker save archive`, { path: 'path', value: request.path });
 
-  if (found.isFile()) return { kind: 'docker-archive', path: request.path, reference: request.reference };
+  if (found.isFile()) {
+    await rejectCompressedArchive(request.path);
+    return { kind: 'docker-archive', path: request.path, reference: request.reference };
+  }
   if (found.isDirectory() && (await stat(join(request.path, 'oci-layout')).catch(() => undefined))?.isFile()) {
     return { kind: 'oci-layout', path: request.path, reference: request.reference };
   }
@@ -74,7 +77,7 @@ export async function analyzeLocalImage(store: TenantStore, request: LocalAnalys
 }
 
 /** Formats a report for the terminal, with a query to run in GraphiQL. */
-export function formatReport(report: LocalAnalysisReport, graphqlUrl: string): string {
+export function formatReport(report: LocalAnalysisReport, graphqlUrl: string, byServer = false): string {
   const lines = [
     `Analysed ${report.source} ${report.imageDigest}${report.imageCreated ? ' (new image record)' : ''}`,
     `  layers:       ${report.layers}`,
@@ -89,10 +92,30 @@ export function formatReport(report: LocalAnalysisReport, graphqlUrl: string): s
 
   lines.push(
     '',
-    `Query it in GraphiQL (${graphqlUrl}) once npm start runs:`,
+    byServer ? `Analysed by the running server; query it in GraphiQL (${graphqlUrl}):` : `Query it in GraphiQL (${graphqlUrl}) once npm start runs:`,
     '',
     `  { imageAnalysis(imageDigest: "${report.imageDigest}") { analyzedAt counts { reachable unreachable unknown }`,
     '      packages(first: 20) { edges { node { name version type layerIndex reachability { status method evidence } } } } } }',
   );
   return lines.join('\n');
+}
+
+/**
+ * `docker save | gzip` is a common way to move images, but the archive is read in place and
+ * needs random access, so a compressed one is refused with the command that fixes it.
+ */
+async function rejectCompressedArchive(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  const head = Buffer.alloc(4);
+  try {
+    await handle.read(head, 0, 4, 0);
+  } finally {
+    await handle.close();
+  }
+
+  const gzip = head[0] === 0x1f && head[1] === 0x8b;
+  const zstd = head.readUInt32LE(0) === 0xfd2fb528;
+  if (!gzip && !zstd) return;
+  const tool = gzip ? 'gunzip -k' : 'zstd -d';
+  throw new InvalidInputError(`Image archive ${path} is ${gzip ? 'gzip' : 'zstd'}-compressed: decompress it first (${tool} ${path}) and pass the .tar`, { path: 'path', value: path });
 }

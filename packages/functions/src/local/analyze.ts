@@ -73,14 +73,15 @@ async function main(): Promise<void> {
     process.exit(values.help ? 0 : 1);
   }
 
-  const request: LocalAnalysisRequest = { path: resolve(positionals[0]!), reference: values.reference, repository: values.repository };
+  // npm runs scripts from the repository root; INIT_CWD is the folder the user ran npm in, where a relative path starts.
+  const path = resolve(process.env.INIT_CWD ?? process.cwd(), positionals[0]!);
+  const request: LocalAnalysisRequest = { path, reference: values.reference, repository: values.repository };
   // A wrong path is reported before the store is opened or a server is contacted.
   await detectImageSource(request);
   const viaServer = await sendToServer(request);
   const report = viaServer ?? (await analyzeHere(request));
 
-  console.log(formatReport(report, `${serverUrl}/graphql`));
-  if (viaServer) console.log(`\n(analysed by the running server at ${serverUrl})`);
+  console.log(formatReport(report, `${serverUrl}/graphql`, viaServer !== undefined));
 }
 
 try {

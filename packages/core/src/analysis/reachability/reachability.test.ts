@@ -44,6 +44,24 @@ function nativeImage(config: StartConfig): { image: HostImage; packages: Record<
 }
 
 describe('native reachability', () => {
+  it('keeps program packages UNKNOWN when a linked library can start programs', async () => {
+    // update-mime-database imports no exec function itself, but libglib, which it links, imports
+    // execv, execvp and posix_spawn: through it the program may run openssl or a shell.
+    const config = { entrypoint: ['update-mime-database'], cmd: ['/usr/share/mime'] };
+    const image = debianBase(config).program('/usr/bin/update-mime-database').program('/usr/bin/openssl');
+    const packages = Object.fromEntries(['shared-mime-info', 'libglib2.0-0', 'libxml2', 'openssl', 'dash'].map((name) => [name, image.dpkg(name)]));
+
+    const result = await analyzeReachability({ fs: image.fs, packages: Object.values(packages), config });
+
+    expectStatus(result.reachability, packages['libglib2.0-0']!, 'REACHABLE');
+    expectStatus(result.reachability, packages.libxml2!, 'REACHABLE');
+    for (const program of ['openssl', 'dash']) {
+      const verdict = verdictOf(result.reachability, packages[program]!);
+      expect(verdict.status, `${program}: ${verdict.evidence.join(' | ')}`).toBe('UNKNOWN');
+      expect(verdict.evidence.join(' | ')).toMatch(/libglib-2\.0\.so\.0 imports .*execv.* and may run other programs/);
+    }
+  });
+
   it('finds libssl reachable and libxml2 unreachable from openssl', async () => {
     const config = { entrypoint: ['openssl'], cmd: ['version'] };
     const { image, packages } = nativeImage(config);
@@ -413,6 +431,14 @@ describe('applyRuntimeEvidence', () => {
       evidence: ['/usr/lib/x86_64-linux-gnu/libxml2.so.2.9.14 was observed loaded in a running container at 2026-12-04T10:00:00Z → libxml2 2.9.14'],
     });
     expect(result[1]).toEqual(statics[1]);
+  });
+
+  it('matches a file observed under /lib to the package that lists it under /usr/lib', () => {
+    // Agents report the path the loader opened; merged-/usr images list it under /usr.
+    const result = applyRuntimeEvidence([libxml2, zlib], statics, { files: ['/lib/x86_64-linux-gnu/libz.so.1.2.13'], packages: [] }, '2026-12-04T10:00:00Z');
+
+    expect(result.map((verdict) => verdict.status)).toEqual(['UNREACHABLE', 'REACHABLE']);
+    expect(result[1]!.evidence[0]).toContain('/usr/lib/x86_64-linux-gnu/libz.so.1.2.13 was observed loaded');
   });
 
   it('turns a package observed by purl or name reachable', () => {
