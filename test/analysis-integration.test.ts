@@ -275,7 +275,7 @@ describe.skipIf(!hasHostDebianPackages)('npm run analyze', () => {
       const digest = archive.manifestDigest ?? archive.imageId;
       const stored = await server.store.forTenant('local').analysis.get(digest);
 
-      expect(stdout).toContain('analysed by the running server');
+      expect(stdout).toContain('Analysed by the running server');
       expect(stdout).toContain(digest);
       expect(stored?.packages.map((pkg) => pkg.name).sort()).toEqual(analysis.packages.map((pkg) => pkg.name).sort());
     } finally {
