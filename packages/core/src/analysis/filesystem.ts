@@ -106,12 +106,14 @@ export class ImageFileSystem {
    */
   resolvePath(path: string): string | undefined {
     let pending = normalizePath(path).split('/').filter(Boolean);
+    // Index of the next component of `pending`, so that each step does not copy the array.
+    let position = 0;
     let current = '/';
     let hops = 0;
 
-    while (pending.length) {
-      const next = current === '/' ? `/${pending[0]}` : `${current}/${pending[0]}`;
-      pending = pending.slice(1);
+    while (position < pending.length) {
+      const next = current === '/' ? `/${pending[position]}` : `${current}/${pending[position]}`;
+      position++;
       const node = this.#nodes.get(next);
 
       if (!node) {
@@ -126,7 +128,8 @@ export class ImageFileSystem {
       if (node.kind === 'symlink' && node.linkTarget !== undefined) {
         if (++hops > MAX_SYMLINK_HOPS) return undefined;
         const target = normalizePath(node.linkTarget, current);
-        pending = [...target.split('/').filter(Boolean), ...pending];
+        pending = [...target.split('/').filter(Boolean), ...pending.slice(position)];
+        position = 0;
         current = '/';
         continue;
       }

@@ -1,5 +1,5 @@
-import { PassThrough, type Duplex } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { PassThrough, type Duplex, type TransformOptions } from 'node:stream';
+import { createGunzip, type ZlibOptions } from 'node:zlib';
 
 import { Decompress } from 'fzstd';
 
@@ -58,7 +58,21 @@ export async function* zstdDecompress(source: AsyncIterable<Buffer>, beforeBlock
   while (blocks.length) yield blocks.shift()!;
 }
 
+/**
+ * Output size of one gunzip step. Node's default of 16 KiB costs a round trip to the thread pool
+ * per 16 KiB; 256 KiB made gunzip of a 98 MiB layer 1.7 to 2.4 times faster (Node 20, 2 cores).
+ */
+const GUNZIP_CHUNK_BYTES = 256 * 1024;
+/**
+ * Decompressed bytes gunzip may buffer ahead of the reader. Above one chunk, the thread pool
+ * inflates the next chunk while the main thread hashes and parses the previous one. At the
+ * default of 16 KiB, every 256 KiB chunk fills the buffer and gunzip waits for the reader.
+ */
+const GUNZIP_BUFFER_BYTES = 4 * GUNZIP_CHUNK_BYTES;
+
 /** Creates a gzip decompressor or a pass-through, as a stream for node's pipeline. */
 export function streamDecompressor(compression: 'gzip' | 'none'): Duplex {
-  return compression === 'gzip' ? createGunzip() : new PassThrough();
+  // @types/node's ZlibOptions omits the stream options that zlib passes on to Transform.
+  const options: ZlibOptions & TransformOptions = { chunkSize: GUNZIP_CHUNK_BYTES, readableHighWaterMark: GUNZIP_BUFFER_BYTES };
+  return compression === 'gzip' ? createGunzip(options) : new PassThrough();
 }

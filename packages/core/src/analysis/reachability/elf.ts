@@ -299,10 +299,17 @@ function readImports(reader: Reader, sections: Section[], tags: Array<[bigint, b
   return imports;
 }
 
+/** '.so', which every LIBRARY_NAME match contains, and '/', with which every LIBRARY_PATH match starts. */
+const SO_BYTES = Buffer.from('.so', 'latin1');
+const NUL = 0;
+const SLASH = 0x2f;
+
 /**
  * Collects string literals that look like library names or library folders from the read-only
  * data of a dlopen user. Only allocated, non-executable, non-writable PROGBITS sections are
- * read (.rodata and friends); without section headers the whole file is scanned.
+ * read (.rodata and friends); without section headers the whole file is scanned. A literal is a
+ * run of 4 to MAX_STRING bytes that ends in a NUL, and the first MAX_LOAD_STRINGS distinct
+ * matches in file order are kept.
  */
 function readLoadStrings(reader: Reader, sections: Section[]): string[] {
   const SHF_WRITE = 1;
@@ -315,18 +322,79 @@ function readLoadStrings(reader: Reader, sections: Section[]): string[] {
   const found = new Set<string>();
 
   for (const range of ranges) {
+    if (found.size >= MAX_LOAD_STRINGS) break;
     if (!reader.fits(range.offset, range.size)) continue;
-    let start = range.offset;
-    for (let i = range.offset; i < range.offset + range.size && found.size < MAX_LOAD_STRINGS; i++) {
-      if (reader.buf[i] !== 0) continue;
-      if (i - start >= 4 && i - start <= MAX_STRING) {
-        const text = reader.buf.toString('latin1', start, i);
-        if (LIBRARY_NAME.test(text) || (LIBRARY_PATH.test(text) && LIBRARY_PATH_HINT.test(text))) found.add(text);
-      }
-      start = i + 1;
+
+    const data = reader.buf.subarray(range.offset, range.offset + range.size);
+    for (const [start, end] of candidateRuns(data)) {
+      const text = data.toString('latin1', start, end);
+      if (LIBRARY_NAME.test(text) || (LIBRARY_PATH.test(text) && LIBRARY_PATH_HINT.test(text))) found.add(text);
+      if (found.size >= MAX_LOAD_STRINGS) break;
     }
   }
   return [...found].sort();
+}
+
+/** A NUL-terminated run of bytes: `start` is its first byte, `end` the index of its NUL. */
+interface Run {
+  start: number;
+  end: number;
+}
+
+/**
+ * Yields, in file order, the NUL-terminated runs of `data` that are 4 to MAX_STRING bytes long
+ * and either contain '.so' or start with '/', since no other run can match LIBRARY_NAME or
+ * LIBRARY_PATH. Finding those two patterns with Buffer.indexOf yields the same runs as testing
+ * every run of the section, several times faster, and still reads each byte a bounded number of times.
+ */
+function* candidateRuns(data: Buffer): Generator<[number, number]> {
+  let library = nextRunWithSo(data, 0);
+  let path = nextRunFromSlash(data, 0);
+
+  while (library || path) {
+    if (library && (!path || library.start <= path.start)) {
+      yield [library.start, library.end];
+      // A run that starts with '/' and contains '.so' is found by both searches but yielded once.
+      if (path?.start === library.start) path = nextRunFromSlash(data, path.end + 1);
+      library = nextRunWithSo(data, library.end + 1);
+    } else if (path) {
+      yield [path.start, path.end];
+      path = nextRunFromSlash(data, path.end + 1);
+    }
+  }
+}
+
+/** Returns the first run of a candidate length at or after `from` that contains '.so'. */
+function nextRunWithSo(data: Buffer, from: number): Run | undefined {
+  for (let at = data.indexOf(SO_BYTES, from); at >= 0; at = data.indexOf(SO_BYTES, from)) {
+    const end = data.indexOf(NUL, at);
+    // Without a NUL after it, neither this run nor any later one is terminated inside the data.
+    if (end < 0) return undefined;
+
+    // The scan back stops at the NUL before the run, so it never reads an earlier run again.
+    let start = at;
+    while (start > 0 && data[start - 1] !== NUL && end - start <= MAX_STRING) start--;
+    if (end - start >= 4 && end - start <= MAX_STRING && (start === 0 || data[start - 1] === NUL)) return { start, end };
+    from = end + 1;
+  }
+  return undefined;
+}
+
+/** Returns the first run of a candidate length at or after `from` that starts with '/'. */
+function nextRunFromSlash(data: Buffer, from: number): Run | undefined {
+  // Searching for '/' alone is much faster than for NUL followed by '/', because NUL bytes are everywhere in binary data.
+  for (let at = data.indexOf(SLASH, from); at >= 0; at = data.indexOf(SLASH, from)) {
+    from = at + 1;
+    if (at > 0 && data[at - 1] !== NUL) continue;
+
+    const limit = Math.min(data.length, at + MAX_STRING + 1);
+    let end = at;
+    while (end < limit && data[end] !== NUL) end++;
+    if (end === limit) continue;
+    if (end - at >= 4) return { start: at, end };
+    from = end + 1;
+  }
+  return undefined;
 }
 
 /** Extracts ElfFacts from every ELF file in the image, up to 256 MiB each. */
