@@ -209,6 +209,34 @@ describe('stratum-gate waiting', () => {
     expect(run.stdout).toContain('no decision (timed out, passing as configured)');
   });
 
+  it('does not wait for an unknown repository', async () => {
+    const run = await gate(['--url', server.url, '--repository', 'docker.io/bkimminich/juice-shop', '--tag', 'v12.10.2', '--markdown', '-']);
+
+    expect(run.code).toBe(3);
+    expect(run.stderr).not.toContain('stratum-gate: waiting');
+    expect(run.stderr).toContain('Repository docker.io/bkimminich/juice-shop is not known in this tenant');
+    expect(run.stderr).toContain('Stored repositories with the same path: bkimminich/juice-shop');
+    expect(run.stderr).toContain('pass --wait SECONDS to wait for its first image');
+    expect(run.stdout).toContain('Repository docker.io/bkimminich/juice-shop is not known in this tenant');
+  });
+
+  it('waits for an unknown repository with --wait', async () => {
+    const run = await gate(['--url', server.url, '--repository', 'team/never-pushed', '--tag', '1', '--wait', '1']);
+
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain('stratum-gate: waiting');
+    expect(run.stderr).toContain('Repository team/never-pushed is not known in this tenant');
+    expect(run.stderr).toContain('timed out after 1 s');
+  });
+
+  it('waits for a new tag of a known repository', async () => {
+    const run = await gate(['--url', server.url, '--repository', 'bkimminich/juice-shop', '--tag', 'not-pushed-yet', '--wait', '1']);
+
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain('stratum-gate: waiting');
+    expect(run.stderr).not.toContain('is not known in this tenant');
+  });
+
   it('decides once the scan arrives', async () => {
     const digest = `sha256:${createHash('sha256').update('stratum-gate wait test').digest('hex')}`;
     const child = spawn(process.execPath, [BIN, '--url', server.url, '--image-digest', digest, '--wait', '60'], { env: { PATH: process.env.PATH ?? '' } });
@@ -244,6 +272,7 @@ describe('stratum-gate arguments', () => {
     { name: 'unknown option', args: ['--url', 'http://127.0.0.1:9', '--image', 'x'], message: "'--image'" },
     { name: 'two stdout reports', args: ['--url', 'http://127.0.0.1:9', '--image-digest', UNKNOWN_DIGEST, '--sarif', '-', '--junit', '-'], message: '--sarif and --junit' },
     { name: 'ftp url', args: ['--url', 'ftp://127.0.0.1/', '--image-digest', UNKNOWN_DIGEST], message: '--url' },
+    { name: 'negative wait', args: ['--url', 'http://127.0.0.1:9', '--image-digest', UNKNOWN_DIGEST, '--wait', '-5'], message: 'Invalid --wait "-5": expected a number of seconds from 0 to 86400' },
   ])('exits 2 on $name', async ({ args, message }) => {
     const run = await gate(args);
 
@@ -279,6 +308,80 @@ describe('stratum-gate arguments', () => {
 
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('Could not reach the Stratum server');
+  });
+});
+
+describe('stratum-gate reports on exit 2', () => {
+  let run: Run;
+  let sarif: any;
+  let junit: string;
+  let markdown: string;
+
+  beforeAll(async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+
+    run = await gate([
+      '--url', `http://127.0.0.1:${port}`,
+      '--image-digest', xjoinDigest,
+      '--wait', '0',
+      '--sarif', join(dataDir, 'unreachable.sarif'),
+      '--junit', join(dataDir, 'unreachable.xml'),
+      '--markdown', join(dataDir, 'unreachable.md'),
+    ]);
+    sarif = JSON.parse(await readFile(join(dataDir, 'unreachable.sarif'), 'utf8'));
+    junit = await readFile(join(dataDir, 'unreachable.xml'), 'utf8');
+    markdown = await readFile(join(dataDir, 'unreachable.md'), 'utf8');
+  });
+
+  it('keeps exit code 2', () => {
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('Could not reach the Stratum server');
+  });
+
+  it('writes valid SARIF without results', () => {
+    const validate = sarifValidator();
+    const valid = validate(sarif);
+
+    expect(validate.errors ?? []).toEqual([]);
+    expect(valid).toBe(true);
+    expect(sarif.runs[0].results).toEqual([]);
+  });
+
+  it('marks the SARIF invocation unsuccessful', () => {
+    const invocation = sarif.runs[0].invocations[0];
+
+    expect(invocation.executionSuccessful).toBe(false);
+    expect(invocation.exitCode).toBe(2);
+    expect(invocation.toolExecutionNotifications[0].level).toBe('error');
+    expect(invocation.toolExecutionNotifications[0].message.text).toContain('Could not reach the Stratum server');
+  });
+
+  it('writes JUnit with one errored case', () => {
+    const parsed = new XMLParser({ ignoreAttributes: false }).parse(junit);
+    const suite = parsed.testsuites.testsuite;
+
+    expect(XMLValidator.validate(junit)).toBe(true);
+    expect(suite['@_tests']).toBe('1');
+    expect(suite['@_errors']).toBe('1');
+    expect(suite['@_failures']).toBe('0');
+    expect(suite.testcase.error['@_message']).toContain('Could not reach the Stratum server');
+  });
+
+  it('writes Markdown saying why', () => {
+    expect(markdown).toContain('### Stratum gate: could not run');
+    expect(markdown).toContain('Could not reach the Stratum server');
+    expect(markdown).toContain(xjoinDigest);
+  });
+
+  it('writes reports on invalid arguments', async () => {
+    const path = join(dataDir, 'bad-wait.md');
+    const invalid = await gate(['--url', server.url, '--image-digest', xjoinDigest, '--wait', 'soon', '--markdown', path]);
+
+    expect(invalid.code).toBe(2);
+    expect(await readFile(path, 'utf8')).toContain('Invalid --wait "soon"');
   });
 });
 

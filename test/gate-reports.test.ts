@@ -71,6 +71,21 @@ describe('Markdown writer', () => {
     expect(markdown).toContain('| in base layers (fixed by updating the base image) | 2 |');
     expect(markdown).not.toContain('| suppressed |');
   });
+
+  it('counts one finding in the singular', () => {
+    const result = awkwardResult();
+    result.summary = { ...result.summary!, total: 1, failing: 1 };
+
+    const markdown = toMarkdown(result, target, { timedOut: false, timeoutPasses: false });
+
+    expect(markdown).toContain('1 failing of 1 finding.');
+  });
+
+  it('counts three findings in the plural', () => {
+    const markdown = toMarkdown(awkwardResult(), target, { timedOut: false, timeoutPasses: false });
+
+    expect(markdown).toContain('1 failing of 3 findings.');
+  });
 });
 
 describe('SARIF help links', () => {

@@ -207,6 +207,28 @@ describe('GraphQL ingest and queries', () => {
     expect(result.errors).toBeUndefined();
   });
 
+  it.each([
+    { name: 'extra field in a variable', query: 'mutation($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }', variables: { input: { name: 'Hook', kind: 'WEBHOOK', webhook: { url: 'https://hooks.example.com/a' }, secret: { value: 'LeakCheck-XYZ-1234567890', bogus: 1 } } }, problem: 'Field "bogus" is not defined by type "AlertSecretInput"' },
+    { name: 'wrong scalar in a variable', query: 'mutation($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }', variables: { input: { name: 'Hook', kind: 'WEBHOOK', webhook: { url: 'https://hooks.example.com/a' }, secret: { value: { key: 'LeakCheck-XYZ-1234567890' } } } }, problem: 'String cannot represent a non string value.' },
+    { name: 'unknown enum in a variable', query: 'mutation($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }', variables: { input: { name: 'Hook', kind: 'LeakCheck-XYZ-1234567890' } }, problem: 'does not exist in the "AlertChannelKind" enum' },
+    { name: 'wrong literal', query: 'mutation { createAlertChannel(input: { name: "Hook", kind: WEBHOOK, secret: "LeakCheck-XYZ-1234567890" }) { id } }', variables: {}, problem: 'Expected value of type "AlertSecretInput", found an invalid value.' },
+    { name: 'string literal for an enum', query: 'mutation { createAlertChannel(input: { name: "Hook", kind: "LeakCheck-XYZ-1234567890" }) { id } }', variables: {}, problem: 'AlertChannelKind' },
+  ])('keeps input values out of errors: $name', async ({ query, variables, problem }) => {
+    const response = await yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+    const text = await response.text();
+    const body = JSON.parse(text) as GraphQLResponse;
+
+    expect(text).not.toContain('LeakCheck-XYZ-1234567890');
+    expect(body.errors?.length).toBeGreaterThan(0);
+    expect(body.errors!.map((error) => error.message).join('\n')).toContain(problem);
+  });
+
+  it('names the path of an invalid variable', async () => {
+    const result = await graphql('mutation($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }', { input: { name: 'Hook', kind: 'WEBHOOK', secret: { value: 'LeakCheck-XYZ-1234567890', bogus: 1 } } });
+
+    expect(result.errors?.[0]?.message).toBe('Variable "$input" got an invalid value at "input.secret"; Field "bogus" is not defined by type "AlertSecretInput".');
+  });
+
   it('masks unexpected errors', async () => {
     const broken = createGraphQLServer({
       store: local.store,

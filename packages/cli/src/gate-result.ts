@@ -28,6 +28,8 @@ export interface GateResultView {
   decision: GateDecision;
   pendingReason: string | null;
   reasons: string[];
+  /** False when the requested repository has no stored image at all; null for a digest. Servers before this field omit it. */
+  repositoryKnown?: boolean | null;
   findingsTruncated: boolean;
   policySource: string;
   evaluatedAt: string;
@@ -52,7 +54,7 @@ export interface GateResultView {
 
 export const GATE_QUERY = `query StratumGate($imageDigest: String, $repository: String, $tag: String, $policy: JSON) {
   evaluateGate(imageDigest: $imageDigest, repository: $repository, tag: $tag, policy: $policy) {
-    decision pendingReason reasons findingsTruncated policySource evaluatedAt policy
+    decision pendingReason reasons repositoryKnown findingsTruncated policySource evaluatedAt policy
     image { digest imageId repository tags scan { scanner importedAt } baseImage { name } }
     summary { total failing bySeverity { severity count } byOrigin { origin count } ignored { reason count } }
     findings {

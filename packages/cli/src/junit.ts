@@ -87,3 +87,20 @@ export function toJUnit(result: GateResultView | undefined, target: GateRequestT
     '',
   ].join('\n');
 }
+
+/** Writes the JUnit XML of a run that could not evaluate the gate: one test case with an error that names the cause. */
+export function toJUnitError(message: string, target: GateRequestTarget, now: Date): string {
+  const image = imageName(undefined, target);
+  const timestamp = now.toISOString().replace(/\.\d+Z$/, '').replace(/Z$/, '');
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<testsuites name="stratum-gate" tests="1" failures="0" errors="1" skipped="0">',
+    `  <testsuite name="${escapeXml(`stratum-gate ${image}`)}" tests="1" failures="0" errors="1" skipped="0" timestamp="${escapeXml(timestamp)}">`,
+    `    <testcase classname="stratum-gate" name="${escapeXml(`gate decision for ${image}`)}">`,
+    `      <error message="${escapeXml(`The gate could not run: ${message}`)}" type="GATE_ERROR">${escapeXml(message)}</error>`,
+    '    </testcase>',
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
+}

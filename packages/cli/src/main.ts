@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 
 import { GateRequestError, requestGate, type GateVariables } from './client.ts';
 import { imageName, type GateRequestTarget, type GateResultView } from './gate-result.ts';
-import { toJUnit } from './junit.ts';
-import { toMarkdown } from './markdown.ts';
-import { EXIT, parseOptions, USAGE, UsageError, type GateOptions } from './options.ts';
-import { toSarif } from './sarif.ts';
+import { toJUnit, toJUnitError } from './junit.ts';
+import { toMarkdown, toMarkdownError } from './markdown.ts';
+import { EXIT, parseOptions, parseRequestedReports, USAGE, UsageError, type GateOptions } from './options.ts';
+import { toSarif, toSarifError } from './sarif.ts';
 import { waitForDecision } from './wait.ts';
 
 export const CLIENT_VERSION = '0.1.0';
@@ -70,6 +70,8 @@ async function gate(options: GateOptions, streams: ConsoleStreams): Promise<numb
   const { result, timedOut } = await waitForDecision(() => requestGate(options.endpoint, options.token, variables), {
     waitSeconds: options.waitSeconds,
     onRetry: (reason, delayMs) => streams.stderr(`stratum-gate: waiting ${(delayMs / 1000).toFixed(1)} s: ${reason}\n`),
+    // A repository with no stored image is more often a misspelt name than a first push still on its way.
+    worthWaiting: (pending) => options.waitExplicit || pending.repositoryKnown !== false,
   });
 
   const flags = { timedOut, timeoutPasses: options.timeoutPasses };
@@ -79,11 +81,37 @@ async function gate(options: GateOptions, streams: ConsoleStreams): Promise<numb
 
   streams.stderr(describe(result, target));
   const code = exitCodeOf(result, timedOut, options);
-  if (result.decision === 'PENDING') {
+  if (result.decision === 'PENDING' && !timedOut) {
+    streams.stderr(`stratum-gate: not waiting, because the server has no image of repository ${options.repository ?? ''}; pass --wait SECONDS to wait for its first image; exit code ${code}\n`);
+  } else if (result.decision === 'PENDING') {
     const outcome = code === EXIT.PASS ? 'passing because of --timeout-passes' : `exit code ${EXIT.TIMED_OUT}`;
     streams.stderr(`stratum-gate: timed out after ${options.waitSeconds} s waiting for a decision (${result.pendingReason ?? 'PENDING'}); ${outcome}\n`);
   }
   return code;
+}
+
+/**
+ * Writes the requested reports of a run that ends with EXIT.ERROR, so pipeline steps that run
+ * after a failed gate (a SARIF upload, a comment with the summary) show the error instead of
+ * failing on a missing file. A report that cannot be written is named on stderr and skipped.
+ */
+async function writeErrorReports(argv: string[], message: string, streams: ConsoleStreams): Promise<void> {
+  const requested = parseRequestedReports(argv);
+  if (!requested) return;
+
+  const reports: Array<[string | undefined, string, () => string]> = [
+    [requested.sarif, '--sarif', () => toSarifError(message, requested.target, CLIENT_VERSION, EXIT.ERROR)],
+    [requested.junit, '--junit', () => toJUnitError(message, requested.target, new Date())],
+    [requested.markdown, '--markdown', () => toMarkdownError(message, requested.target)],
+  ];
+  for (const [path, option, render] of reports) {
+    if (!path) continue;
+    try {
+      await writeReport(path, render(), streams, option);
+    } catch (error) {
+      streams.stderr(`stratum-gate: ${(error as Error).message}\n`);
+    }
+  }
 }
 
 /** Runs the client with a command line and an environment, and returns the exit code. */
@@ -99,9 +127,11 @@ export async function runGate(argv: string[], env: Record<string, string | undef
     if (error instanceof UsageError || error instanceof GateRequestError) {
       streams.stderr(`stratum-gate: ${error.message}\n`);
       if (error instanceof UsageError && /option|argument/i.test(error.message) && /Unknown|unexpected/i.test(error.message)) streams.stderr(`Run stratum-gate --help for the options.\n`);
+      await writeErrorReports(argv, error.message, streams);
       return EXIT.ERROR;
     }
     streams.stderr(`stratum-gate: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    await writeErrorReports(argv, `unexpected error: ${(error as Error).message}`, streams);
     return EXIT.ERROR;
   }
 }

@@ -64,9 +64,22 @@ export function toMarkdown(result: GateResultView | undefined, target: GateReque
     lines.push('', '| Ignored | Findings |', '|---|---|');
     for (const row of ignored) lines.push(`| ${IGNORE_WORDS[row.reason] ?? row.reason} | ${row.count} |`);
   }
-  if (result?.summary) lines.push('', `${result.summary.failing} failing of ${result.summary.total} findings.`);
+  if (result?.summary) lines.push('', `${result.summary.failing} failing of ${result.summary.total} ${result.summary.total === 1 ? 'finding' : 'findings'}.`);
 
   return `${lines.join('\n')}\n`;
+}
+
+/** Writes the Markdown summary of a run that could not evaluate the gate, with the cause, so a comment step shows the error. */
+export function toMarkdownError(message: string, target: GateRequestTarget): string {
+  const image = imageName(undefined, target);
+  return [
+    '### Stratum gate: could not run',
+    '',
+    `Image: \`${image.replaceAll('`', '')}\``,
+    '',
+    `The gate could not run, so no decision was made: ${cell(message)}`,
+    '',
+  ].join('\n');
 }
 
 function policyName(policy: unknown): string {

@@ -25,6 +25,8 @@ export interface GateOptions {
   policyFile?: string;
   /** How long to wait for a PENDING result to be decided, in seconds. */
   waitSeconds: number;
+  /** True when --wait was given, which makes the client wait even for a repository the server has never stored. */
+  waitExplicit: boolean;
   sarif?: string;
   junit?: string;
   markdown?: string;
@@ -45,7 +47,8 @@ Options:
   --repository REPO     Image to evaluate, by repository, together with --tag
   --tag TAG             Tag of --repository
   --policy FILE         Gate policy as a JSON file; without it the tenant's GATE workflows or the default policy apply
-  --wait SECONDS        How long to wait for a scan still running (default: ${DEFAULT_WAIT_SECONDS}; 0 checks once)
+  --wait SECONDS        How long to wait for a scan still running (default: ${DEFAULT_WAIT_SECONDS}; 0 checks once).
+                        Without --wait the client checks once when the server has no image of --repository at all
   --timeout-passes      Exit 0 instead of 3 when the wait runs out
   --sarif FILE          Write the result as SARIF 2.1.0 ('-' for stdout)
   --junit FILE          Write the result as JUnit XML ('-' for stdout)
@@ -121,6 +124,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     tag: values.tag,
     policyFile: values.policy,
     waitSeconds,
+    waitExplicit: values.wait !== undefined,
     sarif: values.sarif,
     junit: values.junit,
     markdown: values.markdown,
@@ -128,9 +132,60 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
   };
 }
 
+/** The report files and image a command line requests, as far as they can be read from it. */
+export interface RequestedReports {
+  sarif?: string;
+  junit?: string;
+  markdown?: string;
+  target: { imageDigest?: string; repository?: string; tag?: string };
+}
+
+/**
+ * Reads only the report options and the image from a command line, so a run that ends with
+ * EXIT.ERROR can still write its reports. Returns undefined when the command line cannot be
+ * parsed at all or when more than one report goes to stdout, because then no report is safe to write.
+ */
+export function parseRequestedReports(argv: string[]): RequestedReports | undefined {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse(argv).values;
+  } catch {
+    return undefined;
+  }
+  if (values.help) return undefined;
+
+  const toStdout = (['sarif', 'junit', 'markdown'] as const).filter((name) => values[name] === '-');
+  if (toStdout.length > 1) return undefined;
+
+  return {
+    sarif: values.sarif,
+    junit: values.junit,
+    markdown: values.markdown,
+    target: { imageDigest: values['image-digest'], repository: values.repository, tag: values.tag },
+  };
+}
+
+/**
+ * Joins `--wait -5` into `--wait=-5`. node:util's parseArgs rejects an option value that starts
+ * with a dash as ambiguous, and the range check should report the negative number instead.
+ */
+function joinNegativeNumbers(argv: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const next = argv[i + 1];
+    if (argv[i] === '--wait' && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`--wait=${next}`);
+      i += 1;
+    } else {
+      joined.push(argv[i]!);
+    }
+  }
+  return joined;
+}
+
 function parse(argv: string[]) {
   return parseArgs({
-    args: argv,
+    args: joinNegativeNumbers(argv),
     strict: true,
     allowPositionals: false,
     options: {

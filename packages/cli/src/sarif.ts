@@ -158,3 +158,30 @@ export function toSarif(result: GateResultView | undefined, target: GateRequestT
   };
   return `${JSON.stringify(log, null, 2)}\n`;
 }
+
+/**
+ * Writes the SARIF 2.1.0 log of a run that could not evaluate the gate: no results, and one
+ * invocation marked unsuccessful whose error notification carries the message. Code-scanning
+ * uploads that run after a failed step then still find a valid file that states the error.
+ */
+export function toSarifError(message: string, target: GateRequestTarget, toolVersion: string, exitCode: number): string {
+  const log = {
+    $schema: SARIF_SCHEMA_URI,
+    version: '2.1.0',
+    runs: [
+      {
+        tool: { driver: { name: 'stratum-gate', version: toolVersion, semanticVersion: toolVersion, rules: [] } },
+        invocations: [
+          {
+            executionSuccessful: false,
+            exitCode,
+            toolExecutionNotifications: [{ level: 'error', descriptor: { id: 'gate-not-run' }, message: { text: `The gate could not run: ${message}` } }],
+          },
+        ],
+        results: [],
+        properties: { decision: null, image: imageName(undefined, target), error: message },
+      },
+    ],
+  };
+  return `${JSON.stringify(log, null, 2)}\n`;
+}

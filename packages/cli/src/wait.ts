@@ -8,6 +8,8 @@ export interface WaitOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Called before each retry, with what is awaited and the delay, so the pipeline log shows progress. */
   onRetry?: (reason: string, delayMs: number) => void;
+  /** Returns false for a PENDING result not worth waiting for; the wait then ends at once, without timedOut. */
+  worthWaiting?: (result: GateResultView) => boolean;
 }
 
 export interface WaitOutcome {
@@ -40,6 +42,7 @@ export async function waitForDecision(request: () => Promise<GateResultView>, op
     try {
       last = await request();
       if (last.decision !== 'PENDING') return { result: last, timedOut: false };
+      if (options.worthWaiting && !options.worthWaiting(last)) return { result: last, timedOut: false };
       reason = last.reasons[0] ?? `the result is PENDING (${last.pendingReason ?? 'no reason given'})`;
     } catch (error) {
       if (!(error instanceof GateRequestError) || !error.retryable) throw error;

@@ -9,6 +9,7 @@ import { GraphQLError } from 'graphql';
 
 import type { GraphQLContext, ServerDependencies } from './context.ts';
 import { toGraphQLError } from './errors.ts';
+import { useRedactedInputErrors } from './redact-input-errors.ts';
 import { schema } from './schema/index.ts';
 
 export interface ServerOptions extends ServerDependencies {
@@ -58,6 +59,7 @@ export function createGraphQLServer(options: ServerOptions): YogaServerInstance<
         costLimit: { maxCost: 50_000 },
         blockFieldSuggestion: { enabled: !options.graphiql },
       }),
+      useRedactedInputErrors(),
     ],
     graphiql: options.graphiql ? { defaultQuery: options.defaultQuery, title: 'Stratum' } : false,
     maskedErrors: {

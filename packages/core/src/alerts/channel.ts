@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
 import { formatPath } from '../validation.ts';
 import { SEVERITIES, type Severity } from '../severity.ts';
+import { isPrivateAddress, privateAddressMessage, privateWebhooksAllowed } from './webhook-address.ts';
 
 export const CHANNEL_KINDS = ['EMAIL', 'JIRA', 'WEBHOOK'] as const;
 export type ChannelKind = (typeof CHANNEL_KINDS)[number];
@@ -80,23 +81,29 @@ export const FAILING_THRESHOLD = 3;
 
 export type ChannelHealthState = 'HEALTHY' | 'FAILING';
 
-/** Computes the health shown in the API: failing after a permanent rejection or FAILING_THRESHOLD failures in a row. */
-export function channelHealth(record: ChannelHealthRecord): { state: ChannelHealthState; failing: boolean; since?: string; lastError?: string; consecutiveFailures: number } {
+/**
+ * Computes the health shown in the API: failing after a permanent rejection or FAILING_THRESHOLD
+ * failures in a row. The last error and its time are shown only while the latest attempt failed,
+ * so a channel that has recovered shows no error it no longer has.
+ */
+export function channelHealth(record: ChannelHealthRecord): { state: ChannelHealthState; failing: boolean; since?: string; lastError?: string; lastErrorAt?: string; consecutiveFailures: number } {
   const failing = record.consecutiveFailures > 0 && (record.lastFailurePermanent === true || record.consecutiveFailures >= FAILING_THRESHOLD);
+  const lastFailed = record.consecutiveFailures > 0;
   return {
     state: failing ? 'FAILING' : 'HEALTHY',
     failing,
     since: failing ? record.failingSince : undefined,
-    lastError: record.lastError,
+    lastError: lastFailed ? record.lastError : undefined,
+    lastErrorAt: lastFailed ? record.lastFailureAt : undefined,
     consecutiveFailures: record.consecutiveFailures,
   };
 }
 
 // ---- input validation ------------------------------------------------------------------
 
-const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost']);
 
-/** HTTPS everywhere; plain HTTP only to this machine, for local receivers and tests. */
+/** HTTPS everywhere; plain HTTP only to 127.0.0.1 and localhost, for local receivers and tests. */
 const endpointUrl = z.string().trim().max(2048).superRefine((value, context) => {
   let url: URL;
   try {
@@ -162,7 +169,17 @@ export const jiraConfigSchema = z
     path: ['userEmail'],
   });
 
-export const webhookConfigSchema = z.object({ url: endpointUrl });
+/**
+ * A webhook URL whose host, when it is an IP address, must be public unless the setting allows
+ * internal receivers. Host names are checked after DNS resolution, when a delivery is sent.
+ */
+const webhookUrl = endpointUrl.superRefine((value, context) => {
+  const host = URL.canParse(value) ? new URL(value).hostname : undefined;
+  const bare = host?.replace(/^\[|\]$/g, '');
+  if (host && bare && !privateWebhooksAllowed() && isPrivateAddress(bare)) context.addIssue({ code: 'custom', message: privateAddressMessage(host, bare) });
+});
+
+export const webhookConfigSchema = z.object({ url: webhookUrl });
 
 const channelName = z.string().trim().min(1, 'expected a name').max(100);
 

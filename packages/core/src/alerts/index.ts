@@ -18,6 +18,8 @@ export { DELIVERY_STATES, deliveryId, jiraIssueLabel, type Alert, type AlertDeli
 export { DEFAULT_RETRY_POLICY, DeliveryError, retryDelayMs, type RetryPolicy } from './retry.ts';
 export { SecretBox, SecretResolver, SecretUnavailableError, localKeyFile, secretsManagerKey, secretReference, type SecretKeyProvider } from './secrets.ts';
 export { signBody } from './senders/webhook.ts';
+export { addressCheckedFetch } from './senders/checked-fetch.ts';
+export { ALLOW_PRIVATE_WEBHOOKS, isPrivateAddress, privateWebhooksAllowed } from './webhook-address.ts';
 export { createAlertServices, keyProviderFromEnvironment, type AlertServices, type AlertServicesOptions } from './services.ts';
 export { createChannel, updateChannel, deleteChannel, testChannel, type ChannelContext, type ChannelTestResult } from './channels.ts';
 export { createAlertDispatcher, type DispatcherOptions } from './dispatcher.ts';

@@ -12,6 +12,8 @@ import type { FetchFunction } from './senders/http.ts';
 import { jiraSender } from './senders/jira.ts';
 import type { Sender } from './senders/types.ts';
 import { webhookSender } from './senders/webhook.ts';
+import { privateWebhooksAllowed } from './webhook-address.ts';
+import { addressCheckedFetch } from './senders/checked-fetch.ts';
 
 /** The pieces that sending and storing secrets need, shared by the GraphQL API, the Lambda consumer and the local runner. */
 export interface AlertServices {
@@ -26,6 +28,7 @@ export interface AlertServicesOptions {
   secretsManager?: () => SecretsManagerClient;
   ssm?: () => SSMClient;
   ses?: () => SESv2Client;
+  /** Replaces fetch for Jira and webhooks. By default webhooks get addressCheckedFetch, which rejects internal addresses. */
   fetch?: FetchFunction;
 }
 
@@ -40,11 +43,13 @@ export function createAlertServices(options: AlertServicesOptions): AlertService
   const ssm = options.ssm ?? lazy(() => new SSMClient({}));
   const ses = options.ses ?? lazy(() => new SESv2Client({}));
   const fetchImpl = options.fetch ?? fetch;
+  // The setting is read on every request, so a server started with it changed applies the new value.
+  const webhookFetch = options.fetch ?? addressCheckedFetch(() => privateWebhooksAllowed());
 
   return {
     box,
     secrets: new SecretResolver({ box, secretsManager, ssm, clock: options.clock }),
-    senders: { EMAIL: emailSender(ses), JIRA: jiraSender(fetchImpl), WEBHOOK: webhookSender(fetchImpl) },
+    senders: { EMAIL: emailSender(ses), JIRA: jiraSender(fetchImpl), WEBHOOK: webhookSender(webhookFetch) },
   };
 }
 

@@ -153,6 +153,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   // Alerts are delivered in this process. Inline channel secrets are encrypted with the key file
   // alert-secrets.key in the data folder, as keyProviderFromEnvironment does outside AWS.
   const alertServices = createAlertServices({ clock, keyProvider: localKeyFile(options.dataDir) });
+  // Local receivers run on this machine, so the local server allows webhooks to internal addresses unless STRATUM_ALLOW_PRIVATE_WEBHOOKS is already set.
+  process.env.STRATUM_ALLOW_PRIVATE_WEBHOOKS ??= 'true';
   const alertDelivery = startLocalAlertDelivery({ store, clock, logger, services: alertServices });
 
   // Analyses and SLA passes run in the background, as queues and schedules run them on AWS; close() waits for them.

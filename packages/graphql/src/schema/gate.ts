@@ -16,6 +16,7 @@ import {
 
 import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
+import { withRepositoryHint, type GateResultWithRepository } from '../gate-repository.ts';
 import { LayerOriginEnum, SeverityEnum } from './enums.ts';
 import { FindingRef } from './finding.ts';
 import { ImageRef } from './image.ts';
@@ -76,7 +77,7 @@ const GateSummaryRef = builder.objectRef<GateSummary>('GateSummary').implement({
   }),
 });
 
-const GateResultRef = builder.objectRef<GateResult>('GateResult').implement({
+const GateResultRef = builder.objectRef<GateResultWithRepository>('GateResult').implement({
   description: 'Whether an image may ship under a gate policy, and the findings that decided it.',
   fields: (t) => ({
     decision: t.field({ type: GateDecisionEnum, resolve: (result) => result.decision }),
@@ -93,6 +94,11 @@ const GateResultRef = builder.objectRef<GateResult>('GateResult').implement({
     policy: t.field({ type: 'JSON', description: 'The gate policy that was applied, with its defaults filled in.', resolve: (result) => result.policy }),
     policySource: t.field({ type: GatePolicySourceEnum, resolve: (result) => result.policySource }),
     evaluatedAt: t.field({ type: 'DateTime', resolve: (result) => result.evaluatedAt }),
+    repositoryKnown: t.boolean({
+      nullable: true,
+      description: 'Whether the tenant has stored any image of the requested repository; null when the image was named by digest. False means waiting for the image is likely pointless.',
+      resolve: (result) => result.repositoryKnown,
+    }),
   }),
 });
 
@@ -121,12 +127,13 @@ builder.queryFields((t) => ({
       const policyInput = typeof args.policy === 'string' ? parseJsonString(args.policy, 'policy') : args.policy;
       const policy = policyInput == null ? undefined : parseGatePolicy(policyInput);
 
-      return evaluateGate(
+      const result = await evaluateGate(
         { store: context.store, logger: context.logger, exploitFacts: (ids) => exploitFactsOf(context, ids) },
         target,
         policy,
         context.clock.now(),
       );
+      return withRepositoryHint(context.store, result, 'repository' in target ? target.repository : undefined);
     },
   }),
 }));

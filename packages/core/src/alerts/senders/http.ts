@@ -15,6 +15,8 @@ export async function request(fetchImpl: FetchFunction, url: string, init: Reque
   try {
     response = await fetchImpl(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
   } catch (error) {
+    // A check that rejected the receiver before connecting already chose its message and that it is final.
+    if (error instanceof DeliveryError) throw error;
     const name = (error as Error).name;
     const reason = name === 'TimeoutError' || name === 'AbortError' ? `timed out after ${HTTP_TIMEOUT_MS / 1000} s` : `failed: ${(error as Error).message}`;
     throw new DeliveryError(`${what} ${reason}`, true, {}, { cause: error });
