@@ -11,6 +11,7 @@ import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import {
+  channelHealth,
   createAlertDispatcher,
   createAlertServices,
   DeliveryRunner,
@@ -30,7 +31,7 @@ import {
 import { createGraphQLServer, localAuthenticator } from '@stratum/graphql';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { handleAlertDeliveries } from '../packages/functions/src/alert-deliver.ts';
 import { startTestStore, type TestStore } from './support/local-store.ts';
@@ -165,6 +166,8 @@ let keyDir: string;
 let tenantCounter = 0;
 
 beforeAll(async () => {
+  // The receivers below listen on 127.0.0.1, an address a deployed Stratum rejects unless the setting allows it.
+  process.env.STRATUM_ALLOW_PRIVATE_WEBHOOKS = 'true';
   local = await startTestStore();
   jira = startJira(`Basic ${Buffer.from(`bot@example.com:${JIRA_TOKEN}`).toString('base64')}`);
   jiraUrl = await listen(jira.server);
@@ -265,6 +268,20 @@ const DELIVERIES = `query($state: AlertDeliveryState!) { alertDeliveries(state: 
 const CHANNELS = `{ alertChannels { edges { node { id kind secretConfigured secret { source reference } health { state failing since lastError consecutiveFailures } } } } }`;
 
 // ---- tests ------------------------------------------------------------------------------
+
+describe('alert channel health', () => {
+  const failure = { lastError: 'HTTP 503 from the webhook', lastFailureAt: '2026-12-01T08:00:00.000Z', failingSince: '2026-12-01T07:00:00.000Z' };
+  it.each([
+    { case: 'failing', record: { ...failure, consecutiveFailures: 3 }, expected: { state: 'FAILING', lastError: failure.lastError, lastErrorAt: failure.lastFailureAt } },
+    { case: 'failed once', record: { ...failure, consecutiveFailures: 1 }, expected: { state: 'HEALTHY', lastError: failure.lastError, lastErrorAt: failure.lastFailureAt } },
+    // The store resets the counter on success but keeps the old error text.
+    { case: 'recovered', record: { ...failure, failingSince: undefined, consecutiveFailures: 0, lastSuccessAt: '2026-12-01T09:00:00.000Z' }, expected: { state: 'HEALTHY', lastError: undefined, lastErrorAt: undefined } },
+  ])('shows the last error only while $case', ({ record, expected }) => {
+    const health = channelHealth(record);
+
+    expect({ state: health.state, lastError: health.lastError, lastErrorAt: health.lastErrorAt }).toEqual(expected);
+  });
+});
 
 describe('alert dispatch', () => {
   it('replayed three times sends one Jira issue and one webhook', async () => {
@@ -491,6 +508,79 @@ describe('webhook delivery', () => {
 
     const channels = await t.graphql(CHANNELS);
     expect(channels.data.alertChannels.edges[0].node.health).toMatchObject({ state: 'FAILING', consecutiveFailures: 3 });
+  });
+});
+
+describe('webhook private addresses', () => {
+  afterEach(() => {
+    process.env.STRATUM_ALLOW_PRIVATE_WEBHOOKS = 'true';
+  });
+
+  it.each([
+    { name: 'private 10/8', url: 'https://10.1.2.3/hook', host: '10.1.2.3' },
+    { name: 'link-local metadata', url: 'https://169.254.169.254/latest', host: '169.254.169.254' },
+    { name: 'private 172.16/12', url: 'https://172.31.0.9/hook', host: '172.31.0.9' },
+    { name: 'private 192.168/16', url: 'https://192.168.1.1/hook', host: '192.168.1.1' },
+    { name: 'unique local IPv6', url: 'https://[fd00::1]/hook', host: '[fd00::1]' },
+    { name: 'IPv4-mapped loopback', url: 'https://[::ffff:127.0.0.1]/hook', host: '[::ffff:7f00:1]' },
+    { name: 'loopback literal', url: 'http://127.0.0.1:9/hook', host: '127.0.0.1' },
+  ])('rejects a $name literal', async ({ url, host }) => {
+    process.env.STRATUM_ALLOW_PRIVATE_WEBHOOKS = 'false';
+    const t = setup();
+
+    const result = await t.graphql('mutation($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }', {
+      input: { name: 'Internal', kind: 'WEBHOOK', webhook: { url }, secret: { value: WEBHOOK_KEY } },
+    });
+
+    expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(result.errors?.[0]?.message).toContain(`Webhook host ${host}`);
+    expect(result.errors?.[0]?.message).toContain('STRATUM_ALLOW_PRIVATE_WEBHOOKS=true');
+  });
+
+  it('accepts a private literal with the setting', async () => {
+    const t = setup();
+
+    const id = await t.createChannel({ name: 'Internal', kind: 'WEBHOOK', webhook: { url: 'https://10.1.2.3/hook' }, secret: { value: WEBHOOK_KEY } });
+
+    expect(id).toMatch(/\S/);
+  });
+
+  it('rejects http to [::1]', async () => {
+    const t = setup();
+
+    const result = await t.graphql('mutation($input: AlertChannelInput!) { createAlertChannel(input: $input) { id } }', {
+      input: { name: 'Loopback', kind: 'WEBHOOK', webhook: { url: 'http://[::1]:9/hook' }, secret: { value: WEBHOOK_KEY } },
+    });
+
+    expect(result.errors?.[0]?.message).toContain('http:// is allowed only for 127.0.0.1 and localhost');
+  });
+
+  it('checks resolved addresses at send time', async () => {
+    const t = setup();
+    const port = new URL(webhookUrl).port;
+    const hookId = await t.createChannel({ name: 'By name', kind: 'WEBHOOK', webhook: { url: `http://localhost:${port}/hook` }, secret: { value: WEBHOOK_KEY } });
+    process.env.STRATUM_ALLOW_PRIVATE_WEBHOOKS = 'false';
+    await t.dispatcher.dispatch(t.request('violation#v-1#OPENED', [hookId]));
+
+    const outcomes = await t.runner.runDue(t.tenant);
+
+    expect(outcomes).toEqual([expect.objectContaining({ status: 'FAILED' })]);
+    expect(webhook.received).toHaveLength(0);
+    expect(t.lines.join('\n')).toMatch(/Webhook host localhost resolves to (127\.0\.0\.1|::1), which is a private, loopback or link-local address/);
+    expect(t.lines.join('\n')).toContain('STRATUM_ALLOW_PRIVATE_WEBHOOKS=true');
+  });
+
+  it('sends by host name with the setting', async () => {
+    const t = setup();
+    const port = new URL(webhookUrl).port;
+    const hookId = await t.createChannel({ name: 'By name', kind: 'WEBHOOK', webhook: { url: `http://localhost:${port}/hook` }, secret: { value: WEBHOOK_KEY } });
+    await t.dispatcher.dispatch(t.request('violation#v-1#OPENED', [hookId]));
+
+    const outcomes = await t.runner.runDue(t.tenant);
+
+    expect(outcomes).toEqual([expect.objectContaining({ status: 'SENT' })]);
+    expect(webhook.received).toHaveLength(1);
+    expect(verifySignature(webhook.received[0]!, WEBHOOK_KEY)).toBe(true);
   });
 });
 

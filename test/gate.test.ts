@@ -10,6 +10,8 @@ import {
   parseReport,
   parseVexDocument,
   recordImage,
+  sha256,
+  type ParsedReport,
   type ExploitFacts,
   type GateContext,
   type Image,
@@ -205,6 +207,28 @@ describe('evaluateGate with GATE workflows', () => {
     expect(result.decision).toBe('FAIL');
     expect(result.summary!.failing).toBe(image.scan!.counts.APPLICATION.CRITICAL);
     expect(result.findings.every((item) => item.rule === 'Block on critical reachable')).toBe(true);
+  });
+
+  it('template fails on unknown-origin critical', async () => {
+    // The default policy counts layers of unknown origin as the application's, and so must the template.
+    // A report that names no layer leaves its findings in layers of unknown origin.
+    const report: ParsedReport = {
+      format: 'TRIVY',
+      scanner: { name: 'trivy' },
+      image: { manifestDigest: sha256('gate-unknown-origin'), repository: 'team/unknown-origin', tags: [] },
+      findings: [{ vulnerabilityId: 'CVE-2023-0286', aliases: [], severity: 'CRITICAL', package: { name: 'openssl', version: '3.0.7-r0', type: 'apk' } }],
+    };
+    const { image } = await ingestReport(local.context('unknown-origin'), { report });
+    const byDefault = await evaluateGate(gateContext('unknown-origin'), { imageDigest: image.digest! }, undefined, local.context().clock.now());
+    await instantiateWorkflowTemplate({ ...local.context('unknown-origin'), actor: 'test' }, 'block-critical-reachable');
+
+    const byTemplate = await evaluateGate(gateContext('unknown-origin'), { imageDigest: image.digest! }, undefined, local.context().clock.now());
+
+    expect(byDefault.policySource).toBe('DEFAULT');
+    expect(byDefault.decision).toBe('FAIL');
+    expect(byTemplate.policySource).toBe('WORKFLOWS');
+    expect(byTemplate.decision).toBe('FAIL');
+    expect(byTemplate.findings.map((item) => [item.finding.origin, item.finding.vulnerabilityId])).toEqual([['UNKNOWN', 'CVE-2023-0286']]);
   });
 
   it('lets a request policy win', async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createAlertDispatcher, ingestGovernance, ingestReport, runSlaEscalation, sha256, silentLogger, StoreDeliveryQueue, type ParsedReport } from '@stratum/core';
 
+import { emailChannel, jiraChannel, putChannels } from './support/channels.ts';
 import { graphqlClient, type GraphQLClient } from './support/graphql-client.ts';
 import { startTestStore, type TestStore } from './support/local-store.ts';
 
@@ -91,6 +92,7 @@ describe('workflows through GraphQL', () => {
 
 describe('violations through GraphQL', () => {
   it('show the walk of one finding', async () => {
+    await putChannels(local.store.forTenant('gqlgov'), [emailChannel('team-email'), jiraChannel('lead-jira')]);
     const instantiated = await api.query(
       `mutation { instantiateWorkflowTemplate(templateId: "sla-by-severity", overrides: { alertChannelIds: ["team-email"], escalationChannelIds: ["lead-jira"], graceDays: 1 }) { ${WORKFLOW_FIELDS} } }`,
     );
@@ -129,7 +131,7 @@ describe('violations through GraphQL', () => {
     expect(violation.finding.vulnerabilityId).toBe('CVE-2023-0286');
     expect(violation.finding.slaStatus.daysLeft).toBe(-2);
     expect(violation.alertKeys).toEqual([`violation#${violation.id}#OPENED`, `violation#${violation.id}#ESCALATED`]);
-    // No channel was configured, so each delivery is reported as failed rather than silently dropped.
+    // Both channels are disabled, so each delivery is reported as failed rather than silently dropped.
     expect(violation.alerts.edges.map((edge: { node: { alertKey: string; channelId: string; state: string } }) => [edge.node.alertKey, edge.node.channelId, edge.node.state])).toEqual([
       [`violation#${violation.id}#OPENED`, 'team-email', 'FAILED'],
       [`violation#${violation.id}#ESCALATED`, 'lead-jira', 'FAILED'],

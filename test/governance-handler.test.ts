@@ -4,6 +4,7 @@ import { ECRClient } from '@aws-sdk/client-ecr';
 import { fixedClock, ingestGovernance, ingestReport, instantiateWorkflowTemplate, sha256, silentLogger, type ParsedReport } from '@stratum/core';
 
 import { handleSlaEscalation } from '../packages/functions/src/sla-escalation.ts';
+import { emailChannel, putChannels } from './support/channels.ts';
 import { RecordingDispatcher } from './support/recording-dispatcher.ts';
 import { startTestStore, type TestStore } from './support/local-store.ts';
 
@@ -34,6 +35,7 @@ describe('SLA handler', () => {
     const alerts = new RecordingDispatcher();
     for (const tenant of ['handler-a', 'handler-b']) {
       const store = local.store.forTenant(tenant);
+      await putChannels(store, [emailChannel(`${tenant}-email`)]);
       await instantiateWorkflowTemplate({ store, clock, logger: silentLogger, actor: 'test' }, 'sla-by-severity', { alertChannelIds: [`${tenant}-email`] });
       await ingestReport({ store, clock, logger: silentLogger, governance: ingestGovernance({ store, clock, logger: silentLogger }) }, { report: report(sha256(tenant)) });
     }

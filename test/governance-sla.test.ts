@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
   createSuppression,
+  daysLeft,
   fixedClock,
   importVexDocument,
   ingestGovernance,
@@ -19,8 +20,11 @@ import {
   type ReportedFinding,
   type Severity,
   type TemplateOverrides,
+  type Workflow,
+  type WorkflowDefinition,
 } from '@stratum/core';
 
+import { emailChannel, jiraChannel, putChannels } from './support/channels.ts';
 import { RecordingDispatcher } from './support/recording-dispatcher.ts';
 import { startTestStore, type TestStore } from './support/local-store.ts';
 
@@ -66,6 +70,8 @@ function tenantSetup(exploitFacts?: (ids: readonly string[]) => Promise<Map<stri
   const dependencies = { store, clock, logger: silentLogger, alerts, exploitFacts };
   const ingest = { store, clock, logger: silentLogger, governance: ingestGovernance(dependencies) };
   const acting = { store, clock, logger: silentLogger, actor: 'test-user' };
+  // The workflows' alert channels must exist; deliveries never run, because the dispatcher only records.
+  let channels: Promise<unknown> | undefined;
 
   return {
     tenant,
@@ -76,10 +82,17 @@ function tenantSetup(exploitFacts?: (ids: readonly string[]) => Promise<Map<stri
     acting,
     pass: () => runSlaEscalation(dependencies),
     at: (days: number) => clock.set(new Date(Date.parse(START) + days * DAY).toISOString()),
-    slaWorkflow: (overrides: TemplateOverrides = {}) =>
-      instantiateWorkflowTemplate(acting, 'sla-by-severity', { alertChannelIds: ['team-email'], escalationChannelIds: ['lead-jira'], graceDays: 2, ...overrides }),
+    slaWorkflow: async (overrides: TemplateOverrides = {}) => {
+      channels ??= putChannels(store, [emailChannel('team-email'), jiraChannel('lead-jira')]);
+      await channels;
+      return instantiateWorkflowTemplate(acting, 'sla-by-severity', { alertChannelIds: ['team-email'], escalationChannelIds: ['lead-jira'], graceDays: 2, ...overrides });
+    },
     record: (finding = openssl()) => store.governance.getSlaRecord(slaRecordKey(REPOSITORY, OPENSSL_CVE, packageIdentity(finding))),
   };
+}
+
+function definitionOf(workflow: Workflow): WorkflowDefinition {
+  return { name: workflow.name, enabled: workflow.enabled, trigger: workflow.trigger, conditions: workflow.conditions, actions: workflow.actions };
 }
 
 describe('SLA deadlines', () => {
@@ -141,11 +154,61 @@ describe('SLA deadlines', () => {
     expect(await setup.store.governance.getSlaRecord(slaRecordKey(REPOSITORY, 'CVE-2021-23337', 'npm//lodash'))).toBeUndefined();
   });
 
+  it('are backfilled for findings stored before the workflow', async () => {
+    const setup = tenantSetup();
+    await ingestReport(setup.ingest, { report: report(sha256('api-early'), [openssl(), lodash()]) });
+    expect(await setup.record()).toBeUndefined();
+
+    // The workflow comes a day later; the scan's import time stays the first-seen time.
+    setup.at(1);
+    await setup.slaWorkflow();
+    const record = await setup.record();
+    expect(record?.firstSeenAt).toBe(START);
+    expect(record?.dueDate).toBe('2026-12-08T08:00:00.000Z');
+    expect(record?.state).toBe('ACTIVE');
+
+    // The daily pass finds nothing left to add, and opens the violation once the deadline passes.
+    const quiet = await setup.pass();
+    expect(quiet.backfilledRecords).toBe(0);
+    setup.at(7.5);
+    const due = await setup.pass();
+    expect(due.opened).toBe(1);
+    expect(setup.alerts.ofKind('VIOLATION_OPENED')).toHaveLength(1);
+  });
+
+  it('are backfilled by the daily pass when a workflow is enabled again', async () => {
+    const setup = tenantSetup();
+    const workflow = await setup.slaWorkflow();
+    const disabled = await updateWorkflow(setup.acting, workflow.id, workflow.version, { ...definitionOf(workflow), enabled: false });
+    await ingestReport(setup.ingest, { report: report(sha256('api-off'), [openssl()]) });
+    expect(await setup.record()).toBeUndefined();
+
+    // Enabling it through the store directly skips the mutation's backfill, so the pass must do it.
+    await setup.store.governance.putWorkflow({ ...disabled, enabled: true, version: disabled.version + 1 }, disabled.version);
+    const pass = await setup.pass();
+    expect(pass.backfilledRecords).toBe(1);
+    expect((await setup.record())?.firstSeenAt).toBe(START);
+  });
+
   it('are not recorded without workflows', async () => {
     const setup = tenantSetup();
     await ingestReport(setup.ingest, { report: report(sha256('api-none'), [openssl()]) });
 
     expect(await setup.record()).toBeUndefined();
+  });
+});
+
+describe('days left', () => {
+  const due = '2026-12-08T08:00:00.000Z';
+  it.each([
+    { case: 'a deadline set a second ago', now: '2026-12-01T08:00:01.000Z', expected: 7 },
+    { case: 'the last day', now: '2026-12-07T20:00:00.000Z', expected: 1 },
+    { case: 'the deadline itself', now: due, expected: 0 },
+    { case: 'half a day late', now: '2026-12-08T20:00:00.000Z', expected: 0 },
+    { case: 'one day and a second late', now: '2026-12-09T08:00:01.000Z', expected: -1 },
+    { case: 'two days late', now: '2026-12-10T08:00:00.000Z', expected: -2 },
+  ])('counts $case as $expected', ({ now, expected }) => {
+    expect(daysLeft(due, new Date(now))).toBe(expected);
   });
 });
 
@@ -214,6 +277,27 @@ describe('daily SLA pass', () => {
     expect(closed?.alertKeys).toHaveLength(3);
     expect((await setup.record())?.state).toBe('RESOLVED');
     expect(await setup.store.governance.openViolations()).toHaveLength(0);
+  });
+
+  it('transitions the Jira issues of a closed violation without notifyOnClose', async () => {
+    const setup = tenantSetup();
+    await putChannels(setup.store, [jiraChannel('team-jira'), jiraChannel('closing-jira', { closeTransition: 'Done' })]);
+    await setup.slaWorkflow({ alertChannelIds: ['team-jira'], escalationChannelIds: ['closing-jira'] });
+    await ingestReport(setup.ingest, { report: report(sha256('api-jira'), [openssl()]) });
+
+    setup.at(7.5);
+    await setup.pass();
+    setup.at(9.5);
+    await setup.pass();
+    setup.at(10);
+    await ingestReport(setup.ingest, { report: report(sha256('api-jira-fixed'), [lodash()]) });
+    await setup.pass();
+    await setup.pass();
+
+    // Only the escalation channel has a close transition, so only it hears of the close, once.
+    const closes = setup.alerts.ofKind('VIOLATION_CLOSED');
+    expect(closes).toHaveLength(1);
+    expect(closes[0]!.channelIds).toEqual(['closing-jira']);
   });
 
   it('closes when suppressed', async () => {

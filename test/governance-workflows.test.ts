@@ -24,6 +24,7 @@ import {
 } from '@stratum/core';
 
 import { RecordingDispatcher } from './support/recording-dispatcher.ts';
+import { emailChannel, jiraChannel, putChannels } from './support/channels.ts';
 import { startTestStore, type TestStore } from './support/local-store.ts';
 
 let local: TestStore;
@@ -37,11 +38,13 @@ afterAll(async () => {
   await local.close();
 });
 
-function setup() {
+/** Creates a tenant of its own, with the alert channels its workflows name. */
+async function setup() {
   const tenant = `wf${++tenantCounter}`;
   const clock = fixedClock('2026-12-01T08:00:00Z');
   const store = local.store.forTenant(tenant);
   const alerts = new RecordingDispatcher();
+  await putChannels(store, [emailChannel('payments-email'), jiraChannel('cto-jira'), emailChannel('platform-webhook')]);
   return {
     tenant,
     store,
@@ -50,6 +53,8 @@ function setup() {
     ingest: { store, clock, logger: silentLogger, governance: ingestGovernance({ store, clock, logger: silentLogger, alerts }) },
   };
 }
+
+type Acting = Awaited<ReturnType<typeof setup>>['acting'];
 
 const SLA_INPUT = {
   name: 'Payments SLA',
@@ -151,11 +156,11 @@ describe('workflow templates', () => {
     expect(parseWorkflowDefinition(definition)).toEqual(definition);
   });
 
-  it('blocks critical reachable in application layers', () => {
+  it('blocks critical reachable in application and unknown layers', () => {
     const definition = instantiateTemplate('block-critical-reachable');
 
     expect(definition.trigger).toBe('GATE');
-    expect(definition.conditions).toEqual({ severities: ['CRITICAL'], origins: ['APPLICATION'], reachability: ['REACHABLE', 'UNKNOWN'], actionable: true });
+    expect(definition.conditions).toEqual({ severities: ['CRITICAL'], origins: ['APPLICATION', 'UNKNOWN'], reachability: ['REACHABLE', 'UNKNOWN'], actionable: true });
     expect(definition.actions).toEqual([{ type: 'FAIL_GATE' }]);
   });
 
@@ -169,8 +174,23 @@ describe('workflow templates', () => {
     expect(() => instantiateTemplate('alert-new-base-image')).toThrow(/overrides.alertChannelIds/);
   });
 
-  it('rejects alerts on the gate', () => {
-    expect(() => instantiateTemplate('block-critical-reachable', { alertChannelIds: ['ops'] })).toThrow(/overrides.actions\[1\].type: trigger GATE accepts the actions FAIL_GATE/);
+  it.each([
+    { case: 'alert channels on the gate', templateId: 'block-critical-reachable', overrides: { alertChannelIds: ['ops'] }, path: 'overrides.alertChannelIds', message: /takes no alert channels/ },
+    { case: 'close notices on the gate', templateId: 'block-critical-reachable', overrides: { notifyOnClose: true }, path: 'overrides.notifyOnClose', message: /takes no alert channels/ },
+    { case: 'escalation of a new base image', templateId: 'alert-new-base-image', overrides: { alertChannelIds: ['ops'], escalationChannelIds: ['lead'] }, path: 'overrides.escalationChannelIds', message: /opens no violation to escalate/ },
+    { case: 'grace days of a new base image', templateId: 'alert-new-base-image', overrides: { alertChannelIds: ['ops'], graceDays: 2 }, path: 'overrides.graceDays', message: /opens no violation to escalate/ },
+  ])('rejects $case, naming the override', ({ templateId, overrides, path, message }) => {
+    let caught: unknown;
+    try {
+      instantiateTemplate(templateId, overrides);
+    } catch (error) {
+      caught = error;
+    }
+
+    expect(caught).toBeInstanceOf(InvalidInputError);
+    expect((caught as InvalidInputError).details.path).toBe(path);
+    expect((caught as InvalidInputError).message).toMatch(message);
+    expect((caught as InvalidInputError).message).not.toContain('actions[');
   });
 
   it('rejects an unknown template', () => {
@@ -183,8 +203,41 @@ describe('workflow templates', () => {
 });
 
 describe('workflow records', () => {
+  it.each([
+    {
+      case: 'create with an unknown escalation channel',
+      act: (acting: Acting) => createWorkflow(acting, { ...SLA_INPUT, actions: [SLA_INPUT.actions[0], { type: 'ALERT', channelIds: ['payments-email'], escalationChannelIds: ['cto-jria'] }] }),
+      path: 'input.actions[1].escalationChannelIds[0]',
+      id: 'cto-jria',
+    },
+    {
+      case: 'instantiate with a channel name',
+      act: (acting: Acting) => instantiateWorkflowTemplate(acting, 'sla-by-severity', { alertChannelIds: ['payments-email', 'team-email'] }),
+      path: 'overrides.alertChannelIds[1]',
+      id: 'team-email',
+    },
+    {
+      case: 'update with an unknown channel',
+      act: async (acting: Acting) => {
+        const created = await createWorkflow(acting, SLA_INPUT);
+        return updateWorkflow(acting, created.id, 1, { ...SLA_INPUT, actions: [SLA_INPUT.actions[0], { type: 'ALERT', channelIds: ['gone-email'] }] });
+      },
+      path: 'input.actions[1].channelIds[0]',
+      id: 'gone-email',
+    },
+  ])('reject a $case', async ({ act, path, id }) => {
+    const { acting } = await setup();
+
+    const caught = await act(acting).then(() => undefined, (error: unknown) => error);
+
+    expect(caught).toBeInstanceOf(InvalidInputError);
+    expect((caught as InvalidInputError).details.path).toBe(path);
+    expect((caught as InvalidInputError).message).toContain(path);
+    expect((caught as InvalidInputError).message).toContain(`"${id}"`);
+  });
+
   it('are versioned on update', async () => {
-    const { acting, store } = setup();
+    const { acting, store } = await setup();
     const created = await createWorkflow(acting, SLA_INPUT);
     const updated = await updateWorkflow(acting, created.id, 1, { ...SLA_INPUT, enabled: false });
 
@@ -196,7 +249,7 @@ describe('workflow records', () => {
   });
 
   it('are deleted at their version', async () => {
-    const { acting, store } = setup();
+    const { acting, store } = await setup();
     const created = await createWorkflow(acting, SLA_INPUT);
 
     await expect(deleteWorkflow(acting, created.id, 2)).rejects.toThrow(ConflictError);
@@ -206,7 +259,7 @@ describe('workflow records', () => {
   });
 
   it('list only enabled gate workflows', async () => {
-    const { acting, store } = setup();
+    const { acting, store } = await setup();
     const gate = await instantiateWorkflowTemplate(acting, 'block-critical-reachable');
     await instantiateWorkflowTemplate(acting, 'block-critical-reachable', { name: 'Off for now', enabled: false });
     await instantiateWorkflowTemplate(acting, 'sla-by-severity');
@@ -226,7 +279,7 @@ describe('new base image alert', () => {
   }
 
   it('alerts once per base', async () => {
-    const { acting, ingest, alerts, tenant } = setup();
+    const { acting, ingest, alerts, tenant } = await setup();
     const workflow = await instantiateWorkflowTemplate(acting, 'alert-new-base-image', { alertChannelIds: ['platform-webhook'] });
     await ingestReport(ingest, { report: imageReport('debian', 'library/debian', [baseDiff], ['12']) });
 
@@ -243,7 +296,7 @@ describe('new base image alert', () => {
   });
 
   it('alerts again for another base', async () => {
-    const { acting, ingest, alerts } = setup();
+    const { acting, ingest, alerts } = await setup();
     await instantiateWorkflowTemplate(acting, 'alert-new-base-image', { alertChannelIds: ['platform-webhook'] });
     const alpineDiff = sha256('alpine base layer');
     await ingestReport(ingest, { report: imageReport('debian', 'library/debian', [baseDiff], ['12']) });
@@ -256,7 +309,7 @@ describe('new base image alert', () => {
   });
 
   it('respects repository globs', async () => {
-    const { acting, ingest, alerts } = setup();
+    const { acting, ingest, alerts } = await setup();
     await instantiateWorkflowTemplate(acting, 'alert-new-base-image', { alertChannelIds: ['platform-webhook'], conditions: { repositories: ['payments/*'] } });
     await ingestReport(ingest, { report: imageReport('debian', 'library/debian', [baseDiff], ['12']) });
 
@@ -266,7 +319,7 @@ describe('new base image alert', () => {
   });
 
   it('changes nothing without governance', async () => {
-    const { acting, store, alerts } = setup();
+    const { acting, store, alerts } = await setup();
     await instantiateWorkflowTemplate(acting, 'alert-new-base-image', { alertChannelIds: ['platform-webhook'] });
     const plain = { store, clock: acting.clock, logger: silentLogger };
 

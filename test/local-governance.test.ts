@@ -151,5 +151,9 @@ describe('local governance', () => {
     const body = JSON.parse(delivered!.body);
     expect(isSigned(delivered!)).toBe(true);
     expect(body.alert.details.image.repository).toBe('bkimminich/juice-shop');
+    // Layer history gives the base no name, so the alert describes it instead of naming the image itself.
+    expect(body.alert.details.baseImage.name).toBeUndefined();
+    expect(body.alert.subject).toBe(`New base image in bkimminich/juice-shop: a base of ${body.alert.details.baseImage.layerCount} layers`);
+    expect(body.alert.text).toMatch(/^bkimminich\/juice-shop is built on a base of \d+ layers first seen in this image \(detected by /);
   });
 });

@@ -6,6 +6,7 @@ import { isActionable, isSuppressed, type ExploitFacts } from '../triage/risk.ts
 import { findingMatches, needsExploitFacts } from './conditions.ts';
 import type { GovernanceDependencies } from './dependencies.ts';
 import { forEachLimited } from './limited.ts';
+import { backfillSlaRecords } from './sla-backfill.ts';
 import { addDays, packageIdentity, violationIdOf, type SlaRecord } from './sla.ts';
 import { alertKey, type Violation, type ViolationCloseReason } from './violation.ts';
 import { alertAction, slaAction, type Workflow } from './workflow.ts';
@@ -19,6 +20,8 @@ const LATEST_IMAGES_READ = 10;
 export interface SlaPassReport {
   tenant: string;
   ranAt: string;
+  /** SLA records written for findings stored before an SLA workflow covered them. */
+  backfilledRecords: number;
   dueRecords: number;
   opened: number;
   escalated: number;
@@ -106,8 +109,10 @@ export async function runSlaEscalation(dependencies: GovernanceDependencies): Pr
   const { store, logger } = dependencies;
   const now = dependencies.clock.now();
   const nowIso = now.toISOString();
-  const report: SlaPassReport = { tenant: store.tenant, ranAt: nowIso, dueRecords: 0, opened: 0, escalated: 0, closed: 0, resolvedRecords: 0, alertsSent: 0 };
+  const report: SlaPassReport = { tenant: store.tenant, ranAt: nowIso, backfilledRecords: 0, dueRecords: 0, opened: 0, escalated: 0, closed: 0, resolvedRecords: 0, alertsSent: 0 };
 
+  // Before the due records are read, so a backfilled deadline that has passed opens its violation today.
+  report.backfilledRecords = await backfillSlaRecords(dependencies);
   const workflows = new Map((await store.governance.allWorkflows()).map((workflow) => [workflow.id, workflow]));
   const finder = new OccurrenceFinder(dependencies);
   const open = new Map((await store.governance.openViolations()).map((violation) => [violation.id, violation]));
@@ -251,15 +256,53 @@ async function sendStep(
 }
 
 /**
- * Closes a violation. The close alert, when the workflow requests one, is dispatched before the
- * violation is written as closed, because a closed violation is not visited again. A violation
- * closed while its finding stays counts on the SLA record, so a later return opens a new one.
+ * Lists the channels that were sent an alert of this violation: those its stored deliveries name,
+ * and those the workflow names for each step the violation records as sent. The second set covers
+ * a dispatcher that keeps no deliveries.
+ */
+async function alertedChannels(dependencies: GovernanceDependencies, violation: Violation, workflow: Workflow | undefined): Promise<string[]> {
+  const alert = workflow ? alertAction(workflow) : undefined;
+  const channels = new Set<string>();
+  if (violation.alertKeys.includes(alertKey(violation.id, 'OPENED'))) alert?.channelIds.forEach((id) => channels.add(id));
+  if (violation.alertKeys.includes(alertKey(violation.id, 'ESCALATED'))) alert?.escalationChannelIds.forEach((id) => channels.add(id));
+
+  let after: string | undefined;
+  do {
+    const page = await dependencies.store.alerts.listDeliveries(violation.id, { first: 100, after });
+    page.items.forEach((item) => channels.add(item.node.channelId));
+    after = page.hasNextPage ? page.endCursor : undefined;
+  } while (after);
+
+  return [...channels];
+}
+
+/**
+ * Chooses the channels that get the close alert. Every Jira channel with a close transition that
+ * was sent an alert of the violation gets it, so the issue it opened is transitioned. The
+ * workflow's main channels get it when the workflow sets notifyOnClose.
+ */
+async function closeChannels(dependencies: GovernanceDependencies, violation: Violation, workflow: Workflow | undefined): Promise<string[]> {
+  const alert = workflow ? alertAction(workflow) : undefined;
+  const chosen = new Set(alert?.notifyOnClose ? alert.channelIds : []);
+
+  for (const id of await alertedChannels(dependencies, violation, workflow)) {
+    if (chosen.has(id)) continue;
+    const channel = await dependencies.store.alerts.getChannel(id);
+    if (channel?.kind === 'JIRA' && channel.jira.closeTransition) chosen.add(id);
+  }
+
+  return [...chosen];
+}
+
+/**
+ * Closes a violation. The close alert is dispatched before the violation is written as closed,
+ * because a closed violation is not visited again. A violation closed while its finding stays
+ * counts on the SLA record, so a later return opens a new one.
  */
 async function closeViolation(dependencies: GovernanceDependencies, violation: Violation, reason: ViolationCloseReason, workflow: Workflow | undefined, report: SlaPassReport): Promise<void> {
   const nowIso = dependencies.clock.now().toISOString();
-  const alert = workflow ? alertAction(workflow) : undefined;
   let closed: Violation = { ...violation, state: 'CLOSED', closedAt: nowIso, closeReason: reason };
-  if (alert?.notifyOnClose) closed = await sendStep(dependencies, closed, 'CLOSED', alert.channelIds, workflow, report, false);
+  closed = await sendStep(dependencies, closed, 'CLOSED', await closeChannels(dependencies, violation, workflow), workflow, report, false);
 
   await dependencies.store.governance.putViolation(closed, violation.state);
   report.closed++;

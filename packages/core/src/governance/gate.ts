@@ -262,10 +262,13 @@ const IGNORE_WORDS: Record<Exclude<GateIgnoreReason, 'NO_RULE_MATCHED'>, string>
 };
 
 function decisionReasons(decision: GateDecision, summary: GateSummary, named: string): string[] {
+  const findings = summary.total === 1 ? '1 finding' : `${summary.total} findings`;
   const reasons = [
     decision === 'FAIL'
-      ? `${summary.failing} of ${summary.total} findings of ${named} fail the policy.`
-      : `None of the ${summary.total} findings of ${named} fails the policy.`,
+      ? `${summary.failing} of ${findings} of ${named} ${summary.failing === 1 ? 'fails' : 'fail'} the policy.`
+      : summary.total === 1
+        ? `The only finding of ${named} does not fail the policy.`
+        : `None of the ${findings} of ${named} fails the policy.`,
   ];
 
   for (const [reason, words] of Object.entries(IGNORE_WORDS)) {

@@ -37,7 +37,13 @@ export async function checkNewBaseImage(dependencies: GovernanceDependencies, im
   const workflows = (await enabledWorkflows(dependencies.store, 'NEW_BASE_IMAGE')).filter((workflow) => repositoryMatches(workflow.conditions.repositories, image.repository));
   const channelIds = [...new Set(workflows.flatMap((workflow) => alertAction(workflow)?.channelIds ?? []))];
   const base = image.baseImage!;
-  const label = base.name ?? base.digest ?? `the first ${base.layerCount} layers of ${image.repository ?? image.key}`;
+  const where = image.repository ?? image.key;
+  // A base found by layer history alone has no name: it is described, never named after the image built on it.
+  const named = base.name ?? base.digest;
+  const summary = named ?? `a base of ${base.layerCount} layers`;
+  const text = named
+    ? `${where} is built on ${named}, a base image not seen before in this tenant`
+    : `${where} is built on a base of ${base.layerCount} layers first seen in this image`;
 
   if (channelIds.length > 0) {
     if (!dependencies.alerts) {
@@ -49,8 +55,8 @@ export async function checkNewBaseImage(dependencies: GovernanceDependencies, im
       key: `base-image#${baseKey}#NEW`,
       kind: 'NEW_BASE_IMAGE',
       channelIds,
-      subject: `New base image in ${image.repository ?? image.key}: ${label}`,
-      text: `${image.repository ?? image.key} is built on ${label}, a base image not seen before in this tenant (detected by ${base.method.toLowerCase().replaceAll('_', ' ')}, ${base.confidence.toLowerCase()} confidence).`,
+      subject: `New base image in ${where}: ${summary}`,
+      text: `${text} (detected by ${base.method.toLowerCase().replaceAll('_', ' ')}, ${base.confidence.toLowerCase()} confidence).`,
       // A JSON round trip drops undefined fields, which stores that marshal the details reject.
       details: JSON.parse(
         JSON.stringify({

@@ -26,6 +26,14 @@ export function chooseSla(workflows: readonly Workflow[], finding: Finding, repo
   return best;
 }
 
+/** Options of a backfill, which records deadlines for findings stored before an SLA workflow covered them. */
+export interface SlaBackfill {
+  /** The enabled FINDING_ACTIONABLE workflows, read once for the whole backfill. */
+  workflows: Workflow[];
+  /** The first-seen time of the new records. */
+  firstSeenAt: string;
+}
+
 interface Candidate {
   finding: Finding;
   choice: SlaChoice;
@@ -74,10 +82,10 @@ function buildRecord(candidate: Candidate, image: Image, firstSeenAt: string, no
  * the current severity and rule. A record resolved earlier starts a new clock. Images without a
  * repository get no records, because the repository is part of the key.
  */
-export async function recordSlaFindings(dependencies: GovernanceDependencies, image: Image, findings: readonly Finding[]): Promise<number> {
+export async function recordSlaFindings(dependencies: GovernanceDependencies, image: Image, findings: readonly Finding[], backfill?: SlaBackfill): Promise<number> {
   if (!image.repository || findings.length === 0) return 0;
 
-  const workflows = await enabledWorkflows(dependencies.store, 'FINDING_ACTIONABLE');
+  const workflows = backfill?.workflows ?? (await enabledWorkflows(dependencies.store, 'FINDING_ACTIONABLE'));
   if (workflows.length === 0) return 0;
 
   const now = dependencies.clock.now();
@@ -94,14 +102,18 @@ export async function recordSlaFindings(dependencies: GovernanceDependencies, im
     const identity = packageIdentity(finding);
     candidates.push({ finding, choice, identity, recordKey: slaRecordKey(image.repository, finding.vulnerabilityId, identity) });
   }
-  const chosen = onePerKey(candidates);
-  if (chosen.length === 0) return 0;
+  const found = onePerKey(candidates);
+  if (found.length === 0) return 0;
 
-  const existing = await dependencies.store.governance.getSlaRecords(chosen.map((candidate) => candidate.recordKey));
+  const existing = await dependencies.store.governance.getSlaRecords(found.map((candidate) => candidate.recordKey));
+  // A backfill only adds the deadlines that are missing, so running it again writes nothing.
+  const chosen = backfill ? found.filter((candidate) => !existing.has(candidate.recordKey)) : found;
+  if (chosen.length === 0) return 0;
+  const firstSeen = backfill?.firstSeenAt ?? nowIso;
   // An active record keeps its clock. A new one, or one back after a fix, starts a new clock now.
   const records = chosen.map((candidate) => {
     const stored = existing.get(candidate.recordKey);
-    return stored?.state === 'ACTIVE' ? buildRecord(candidate, image, stored.firstSeenAt, nowIso, stored) : buildRecord(candidate, image, nowIso, nowIso);
+    return stored?.state === 'ACTIVE' ? buildRecord(candidate, image, stored.firstSeenAt, nowIso, stored) : buildRecord(candidate, image, firstSeen, nowIso);
   });
 
   // NOTE: a batch write has no condition, because a conditional put costs one request per record.
@@ -109,6 +121,6 @@ export async function recordSlaFindings(dependencies: GovernanceDependencies, im
   // record that the daily pass resolves during an ingest comes back ACTIVE with its old clock.
   await dependencies.store.governance.putSlaRecords(records);
 
-  dependencies.logger.info('recorded SLA deadlines', { tenant: dependencies.store.tenant, imageKey: image.key, repository: image.repository, records: chosen.length });
+  dependencies.logger.info('recorded SLA deadlines', { tenant: dependencies.store.tenant, imageKey: image.key, repository: image.repository, records: chosen.length, backfill: backfill !== undefined });
   return chosen.length;
 }

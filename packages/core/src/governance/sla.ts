@@ -86,9 +86,15 @@ export function addDays(iso: string, days: number): string {
   return new Date(Date.parse(iso) + days * DAY_MS).toISOString();
 }
 
-/** Whole days from `now` until `dueDate`, rounded down; negative once the due date has passed. */
+/**
+ * Counts the whole days from `now` until `dueDate`, rounded up so a started day counts as one.
+ * It is 7 just after a 7-day deadline is set, 1 during its last day, 0 during the first day after
+ * it passed and -1 during the second. Rounding down would show 6 a second after the deadline was set.
+ */
 export function daysLeft(dueDate: string, now: Date): number {
-  return Math.floor((Date.parse(dueDate) - now.getTime()) / DAY_MS);
+  const days = Math.ceil((Date.parse(dueDate) - now.getTime()) / DAY_MS);
+  // Math.ceil gives -0 for the first day after the deadline; GraphQL would print it as 0 anyway.
+  return days === 0 ? 0 : days;
 }
 
 /** The id of the violation a record's deadline opens: a finding that returns after a fix starts a new clock, and with it a new id. */

@@ -31,12 +31,13 @@ export const WORKFLOW_TEMPLATES: readonly WorkflowTemplate[] = [
     id: 'block-critical-reachable',
     name: 'Block on critical reachable',
     description:
-      "Fails the CI gate on an actionable CRITICAL finding in the application's own layers whose code is reachable or not yet analysed. Base-layer findings never fail it.",
+      "Fails the CI gate on an actionable CRITICAL finding in the application's own layers, or in layers of unknown origin, whose code is reachable or not yet analysed. Base-layer findings never fail it.",
     definition: {
       name: 'Block on critical reachable',
       enabled: true,
       trigger: 'GATE',
-      conditions: { severities: ['CRITICAL'], origins: ['APPLICATION'], reachability: ['REACHABLE', 'UNKNOWN'], actionable: true },
+      // UNKNOWN as in the default gate policy: a layer not shown to be the base's may be the application's own.
+      conditions: { severities: ['CRITICAL'], origins: ['APPLICATION', 'UNKNOWN'], reachability: ['REACHABLE', 'UNKNOWN'], actionable: true },
       actions: [{ type: 'FAIL_GATE' }],
     },
     requiresChannels: false,
@@ -91,6 +92,31 @@ function alertFrom(overrides: TemplateOverrides, existing: AlertAction | undefin
 }
 
 /**
+ * Rejects alert overrides that the template's trigger has no use for, naming the override the
+ * client wrote rather than the action it would have built. A GATE template fails the gate and
+ * sends nothing; a NEW_BASE_IMAGE alert opens no violation, so it is never escalated or closed.
+ */
+function assertOverridesFit(template: WorkflowTemplate, overrides: TemplateOverrides): void {
+  const reject = (field: keyof TemplateOverrides, reason: string) => {
+    throw new InvalidInputError(`Invalid overrides.${field}: template ${template.id} ${reason}; leave ${field} out`, { format: 'workflow', path: `overrides.${field}`, value: overrides[field] });
+  };
+  const trigger = template.definition.trigger;
+  // An empty list sets nothing, so only a list with ids is rejected.
+  const isSet = (field: keyof TemplateOverrides) => (Array.isArray(overrides[field]) ? (overrides[field] as unknown[]).length > 0 : overrides[field] != null);
+
+  if (trigger === 'GATE') {
+    for (const field of ['alertChannelIds', 'escalationChannelIds', 'graceDays', 'notifyOnClose'] as const) {
+      if (isSet(field)) reject(field, 'fails the CI gate and sends no alerts, so it takes no alert channels');
+    }
+  }
+  if (trigger === 'NEW_BASE_IMAGE') {
+    for (const field of ['escalationChannelIds', 'graceDays', 'notifyOnClose'] as const) {
+      if (isSet(field)) reject(field, 'sends one alert per new base image and opens no violation to escalate or close');
+    }
+  }
+}
+
+/**
  * Turns a template and a client's overrides into a validated workflow definition. Errors name
  * the override field when the override caused them.
  */
@@ -104,6 +130,8 @@ export function instantiateTemplate(templateId: string, overrides: TemplateOverr
       value: overrides.alertChannelIds ?? null,
     });
   }
+
+  assertOverridesFit(template, overrides);
 
   const base = template.definition;
   const existingAlert = base.actions.find((action): action is AlertAction => action.type === 'ALERT');

@@ -10,13 +10,14 @@ import type { IngestContext } from './context.ts';
 const MAX_DEPENDENTS_PER_SAVE = 200;
 
 /**
- * Writes the image's aliases and layer chain. Both are idempotent, so they are written after
+ * Writes the image's aliases, layer chain and repository entry. All are idempotent, so they are written after
  * the image item: a retry after a failure here rewrites them.
  */
 async function indexImage(context: IngestContext, image: Image): Promise<void> {
   const digests = [image.digest, image.imageId, image.indexDigest].filter((digest): digest is string => Boolean(digest));
   await context.store.putAliases(image.key, digests);
   await context.store.putChain(image, diffIdChain(image), asBaseCandidate(image));
+  if (image.repository) await context.store.registerRepository(image.repository);
 }
 
 /**

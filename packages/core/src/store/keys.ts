@@ -16,6 +16,8 @@ export const keys = {
   image: (tenant: string, imageKey: string) => ({ PK: `T#${tenant}#IMG#${imageKey}`, SK: 'IMAGE' }),
   ref: (tenant: string, digest: string) => ({ PK: `T#${tenant}#REF#${digest}`, SK: 'REF' }),
   repository: (tenant: string, repository: string) => `T#${tenant}#REPO#${repository}`,
+  /** The tenant's repositories, one item per repository, so governance can visit images that no new scan brings. */
+  repositories: (tenant: string) => `T#${tenant}#REPOS`,
   chain: (tenant: string, chainId: string, imageKey: string) => ({ PK: `T#${tenant}#CHAIN#${chainId}`, SK: `IMG#${imageKey}` }),
   chainPartition: (tenant: string, chainId: string) => `T#${tenant}#CHAIN#${chainId}`,
   chainTop: (tenant: string, chainId: string) => ({ PK: `T#${tenant}#TOP#${chainId}`, SK: 'TOP' }),

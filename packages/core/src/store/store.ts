@@ -200,6 +200,18 @@ export class TenantStore {
     );
   }
 
+  /** Records that the tenant has images in this repository; rewriting it changes nothing, so ingest retries are safe. */
+  async registerRepository(repository: string): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { PK: keys.repositories(this.tenant), SK: repository, entity: 'repository', repository } }));
+  }
+
+  /** Lists the tenant's repositories in name order, as recorded at ingest. */
+  async listRepositories(page: PageRequest): Promise<Page<string>> {
+    assertPageSize(page.first);
+    const found = await this.queryPage<{ repository: string }>({ KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': keys.repositories(this.tenant) } }, undefined, page);
+    return { ...found, items: found.items.map(({ node, cursor }) => ({ node: node.repository, cursor })) };
+  }
+
   // ---- layer chains, for base image detection -------------------------------------------
 
   /**

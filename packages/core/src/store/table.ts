@@ -8,6 +8,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * |-----------------|-----------------------------|--------------------|-----------------------------------------|-----------------------------|------------------------------------|
  * | image           | T#t#IMG#key                 | IMAGE              | T#t#REPO#repo / pushedAt#key            |                             |                                    |
  * | digest alias    | T#t#REF#digest              | REF                |                                         |                             |                                    |
+ * | repository      | T#t#REPOS                   | repository         |                                         |                             |                                    |
  * | layer chain     | T#t#CHAIN#chainId           | IMG#key            |                                         |                             |                                    |
  * | chain top       | T#t#TOP#chainId             | TOP                |                                         |                             |                                    |
  * | finding         | T#t#SCAN#scanId             | F#rank#findingId   | T#t#SCAN#scanId#O#origin / rank#id      | T#t#VULN#vulnId / key#id    | T#t#PKG#name / key#rank#id         |
@@ -43,6 +44,8 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * list of tenants the scheduled audit visits.
  * An alert delivery is in the DUE index only while PENDING, so the local runner's Query reads
  * nothing else; it is in the violation index only when its alert names a violation.
+ * A repository item lists a repository of the tenant once, written at ingest, so the SLA pass can
+ * give deadlines to findings stored before an SLA workflow existed.
  * A finding alias is a copy of the finding under one of its aliases, so a search by any id finds it.
  * An analysis's HEAD names its current version; readers go through it, so a replaced analysis is
  * never seen half-written. Analysis files hold the gzipped file lists of every package, in chunks.

@@ -59,7 +59,8 @@ const HealthRef = builder.objectRef<ReturnType<typeof channelHealth>>('AlertChan
     state: t.field({ type: HealthStateEnum, resolve: (health) => health.state }),
     failing: t.exposeBoolean('failing'),
     since: t.field({ type: 'DateTime', nullable: true, resolve: (health) => health.since ?? null }),
-    lastError: t.string({ nullable: true, resolve: (health) => health.lastError ?? null }),
+    lastError: t.string({ nullable: true, description: 'The error of the latest attempt; null once an attempt has succeeded after it.', resolve: (health) => health.lastError ?? null }),
+    lastErrorAt: t.field({ type: 'DateTime', nullable: true, description: 'When lastError happened; null with it.', resolve: (health) => health.lastErrorAt ?? null }),
     consecutiveFailures: t.exposeInt('consecutiveFailures'),
   }),
 });

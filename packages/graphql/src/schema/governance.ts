@@ -175,7 +175,7 @@ const SlaStatusRef = builder.objectRef<SlaStatus>('SlaStatus').implement({
   fields: (t) => ({
     firstSeenAt: t.field({ type: 'DateTime', resolve: ({ record }) => record.firstSeenAt }),
     dueDate: t.field({ type: 'DateTime', resolve: ({ record }) => record.dueDate }),
-    daysLeft: t.int({ description: 'Whole days until the due date; negative once it has passed.', resolve: ({ record, now }) => daysLeft(record.dueDate, now) }),
+    daysLeft: t.int({ description: 'Whole days until the due date, a started day counting as one: 7 just after a 7-day deadline is set, 1 during its last day, 0 during the first day after it, then negative.', resolve: ({ record, now }) => daysLeft(record.dueDate, now) }),
     tracking: t.field({ type: SlaTrackingEnum, resolve: ({ record }) => record.tracking }),
     baseImage: t.string({ nullable: true, description: 'For VENDOR tracking: the base image whose vendor owns the fix.', resolve: ({ record }) => record.baseImage?.name ?? record.baseImage?.digest ?? null }),
     rule: t.field({ type: WorkflowRef, nullable: true, resolve: async ({ record }, _args, context) => (await context.store.governance.getWorkflow(record.workflowId)) ?? null }),
@@ -310,8 +310,16 @@ function checkWorkflowId(id: string): string {
   return id;
 }
 
+function exploitFactsOf(context: GraphQLContext) {
+  return async (ids: readonly string[]): Promise<Map<string, ExploitFacts>> => {
+    const facts = await context.exploitFacts.loadMany([...ids]);
+    return new Map(ids.map((id, index) => [id.toUpperCase(), facts[index] instanceof Error ? {} : (facts[index] as ExploitFacts)]));
+  };
+}
+
+/** Builds the context of workflow changes; the facts let a new SLA workflow's backfill check kev and minEpss. */
 function governanceContext(context: GraphQLContext) {
-  return { store: context.store, clock: context.clock, logger: context.logger, actor: context.actor };
+  return { store: context.store, clock: context.clock, logger: context.logger, actor: context.actor, exploitFacts: exploitFactsOf(context) };
 }
 
 // ---- fields ------------------------------------------------------------------------------
@@ -413,10 +421,7 @@ builder.mutationFields((t) => ({
         clock: context.clock,
         logger: context.logger,
         alerts: context.alerts,
-        exploitFacts: async (ids) => {
-          const facts = await context.exploitFacts.loadMany([...ids]);
-          return new Map(ids.map((id, index) => [id.toUpperCase(), facts[index] instanceof Error ? {} : (facts[index] as ExploitFacts)]));
-        },
+        exploitFacts: exploitFactsOf(context),
       }),
   }),
 }));
