@@ -190,6 +190,19 @@ describe('SLA deadlines', () => {
     expect((await setup.record())?.firstSeenAt).toBe(START);
   });
 
+  it('count the backfill of every repository in the pass report', async () => {
+    const setup = tenantSetup();
+    const workflow = await setup.slaWorkflow();
+    const disabled = await updateWorkflow(setup.acting, workflow.id, workflow.version, { ...definitionOf(workflow), enabled: false });
+    await ingestReport(setup.ingest, { report: report(sha256('api-two'), [openssl()]) });
+    await ingestReport(setup.ingest, { report: report(sha256('web-two'), [openssl()], 'registry.example.com/shop/web') });
+
+    // The repositories are backfilled in parallel; each one's count must reach the total.
+    await setup.store.governance.putWorkflow({ ...disabled, enabled: true, version: disabled.version + 1 }, disabled.version);
+    const pass = await setup.pass();
+    expect(pass.backfilledRecords).toBe(2);
+  });
+
   it('are not recorded without workflows', async () => {
     const setup = tenantSetup();
     await ingestReport(setup.ingest, { report: report(sha256('api-none'), [openssl()]) });

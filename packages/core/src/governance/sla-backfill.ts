@@ -65,7 +65,9 @@ export async function backfillSlaRecords(dependencies: GovernanceDependencies): 
     const image = await latestScannedImage(dependencies, repository);
     if (!image?.scan) return;
     const findings = await actionableFindings(dependencies, image, nowIso);
-    recorded += await recordSlaFindings(dependencies, image, findings, { workflows, firstSeenAt: image.scan.importedAt });
+    // Awaited first and added after: `recorded += await …` reads the sum before the wait, so parallel repositories would overwrite each other's counts.
+    const written = await recordSlaFindings(dependencies, image, findings, { workflows, firstSeenAt: image.scan.importedAt });
+    recorded += written;
   });
 
   logger.info('backfilled SLA deadlines', { tenant: store.tenant, repositories: repositories.length, records: recorded });
