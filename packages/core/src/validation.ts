@@ -19,7 +19,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(document root)' : out;
 }
 
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+/** The value at a parsed path of a document, or undefined where the path leaves it. */
+export function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let current: unknown = input;
 
   for (const part of path) {

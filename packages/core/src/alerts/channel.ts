@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { InvalidInputError } from '../errors.ts';
-import { formatPath } from '../validation.ts';
+import { formatPath, valueAt } from '../validation.ts';
 import { SEVERITIES, type Severity } from '../severity.ts';
 import { isPrivateAddress, privateAddressMessage, privateWebhooksAllowed } from './webhook-address.ts';
 
@@ -213,13 +213,4 @@ export function parseChannelInput<T extends z.ZodType>(schema: T, input: unknown
   const path = `${field}.${formatPath(issue.path)}`;
   const secret = issue.path[0] === 'secret';
   throw new InvalidInputError(`Invalid ${path}: ${issue.message}`, secret ? { path } : { path, value: valueAt(input, issue.path) });
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let current: unknown = input;
-  for (const part of path) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<PropertyKey, unknown>)[part];
-  }
-  return current;
 }
