@@ -4,6 +4,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Function, use, type StackContext } from 'sst/constructs';
 import { Storage } from './Storage.ts';
+import { tenantEnvironment } from './tenant-environment.ts';
 
 /** Lambda's maximum timeout; one large image can take most of it to download and read. */
 const ANALYSIS_TIMEOUT_MINUTES = 15;
@@ -32,11 +33,7 @@ export function Analysis({ stack }: StackContext) {
     memorySize: '2048 MB',
     // Kept files (package databases, scripts, sources) go to the reader's temporary folder under /tmp.
     diskSize: '10240 MB',
-    environment: {
-      STRATUM_TABLE: table.tableName,
-      STRATUM_ACCOUNT_TENANTS: process.env.STRATUM_ACCOUNT_TENANTS ?? '',
-      STRATUM_DEFAULT_TENANT: process.env.STRATUM_DEFAULT_TENANT ?? 'default',
-    },
+    environment: tenantEnvironment(table.tableName),
     permissions: [
       new PolicyStatement({
         actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],

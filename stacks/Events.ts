@@ -7,6 +7,7 @@ import { EventBus, Function, use, type StackContext } from 'sst/constructs';
 import { Alerts } from './Alerts.ts';
 import { Analysis } from './Analysis.ts';
 import { Storage } from './Storage.ts';
+import { tenantEnvironment } from './tenant-environment.ts';
 
 export function Events({ stack }: StackContext) {
   const { table } = use(Storage);
@@ -33,10 +34,8 @@ export function Events({ stack }: StackContext) {
     handler: 'packages/functions/src/image-pushed.handler',
     timeout: '30 seconds',
     environment: {
-      STRATUM_TABLE: table.tableName,
+      ...tenantEnvironment(table.tableName),
       STRATUM_ANALYSIS_QUEUE_URL: analysis.requests.queueUrl,
-      STRATUM_ACCOUNT_TENANTS: process.env.STRATUM_ACCOUNT_TENANTS ?? '',
-      STRATUM_DEFAULT_TENANT: process.env.STRATUM_DEFAULT_TENANT ?? 'default',
     },
     permissions: [
       new PolicyStatement({
@@ -51,11 +50,7 @@ export function Events({ stack }: StackContext) {
     handler: 'packages/functions/src/scan-completed.handler',
     // Findings are paged from ECR or Inspector and written in batches, which takes longer than a push.
     timeout: '60 seconds',
-    environment: {
-      STRATUM_TABLE: table.tableName,
-      STRATUM_ACCOUNT_TENANTS: process.env.STRATUM_ACCOUNT_TENANTS ?? '',
-      STRATUM_DEFAULT_TENANT: process.env.STRATUM_DEFAULT_TENANT ?? 'default',
-    },
+    environment: tenantEnvironment(table.tableName),
     permissions: [
       new PolicyStatement({
         actions: ['ecr:DescribeImageScanFindings', 'ecr:DescribeImages'],
