@@ -190,7 +190,7 @@ describe('SLA deadlines', () => {
     expect((await setup.record())?.firstSeenAt).toBe(START);
   });
 
-  it('count the backfill of every repository in the pass report', async () => {
+  it('are counted across repositories when backfilled', async () => {
     const setup = tenantSetup();
     const workflow = await setup.slaWorkflow();
     const disabled = await updateWorkflow(setup.acting, workflow.id, workflow.version, { ...definitionOf(workflow), enabled: false });

@@ -89,7 +89,7 @@ export async function walkLayers(image: BuiltImage): Promise<number> {
   return entries;
 }
 
-/** The whole analysis as the push flow runs it: layers with every inspector and selector, package databases, reachability. */
+/** Runs the whole analysis as the push flow does: layers with every inspector and selector, package databases, reachability. */
 async function readWithAnalysis(image: BuiltImage): Promise<number> {
   const analysis = await analyzeImage({ kind: 'oci-layout', path: image.dir }, { clock: systemClock, logger: silentLogger });
   return analysis.layers.reduce((sum, layer) => sum + layer.entries, 0);

@@ -19,7 +19,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(document root)' : out;
 }
 
-/** The value at a parsed path of a document, or undefined where the path leaves it. */
+/** Returns the value at a parsed path of a document, or undefined where the path leaves it. */
 export function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let current: unknown = input;
 

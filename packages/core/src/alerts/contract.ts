@@ -1,6 +1,6 @@
 /**
- * What the governance workflows hand to alert delivery. Delivery is asynchronous and
- * idempotent per channel and key: dispatching the same request twice sends one alert.
+ * The contract between governance workflows and alert delivery. Delivery is asynchronous and
+ * idempotent per channel and key, so dispatching the same request twice sends one alert.
  */
 export const ALERT_KINDS = ['VIOLATION_OPENED', 'VIOLATION_ESCALATED', 'VIOLATION_CLOSED', 'NEW_BASE_IMAGE'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];

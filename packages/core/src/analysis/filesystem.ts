@@ -34,8 +34,8 @@ export function baseName(path: string): string {
 export type StoredContentReader = (node: FileNode) => Promise<Buffer | undefined>;
 
 /**
- * The merged file system of an image: what a container sees when it starts, after every
- * layer's additions, whiteouts and opaque directories. Only metadata, inspector facts and
+ * The merged file system of an image: the tree a container starts with, after every layer's
+ * additions, whiteouts and opaque directories. Only metadata, inspector facts and
  * references to stored content are held in memory.
  */
 export class ImageFileSystem {
@@ -80,7 +80,7 @@ export class ImageFileSystem {
     for (const child of [...(this.#children.get(dir) ?? [])]) this.remove(child, layerIndex);
   }
 
-  /** The node at exactly this path, without following a final symlink. */
+  /** Returns the node at exactly this path, without following a final symlink. */
   entry(path: string): FileNode | undefined {
     return this.#nodes.get(normalizePath(path));
   }
@@ -143,7 +143,7 @@ export class ImageFileSystem {
     return current;
   }
 
-  /** The node a path leads to after following links, or undefined. */
+  /** Returns the node a path leads to after following links, or undefined. */
   resolve(path: string): FileNode | undefined {
     const resolved = this.resolvePath(path);
     return resolved === undefined ? undefined : (this.#nodes.get(resolved) ?? this.#implicitDirectory(resolved));

@@ -30,10 +30,10 @@ export interface FileNode {
 }
 
 /**
- * Looks at a file while its layer streams past. The reader asks `wants` with the path, size and
- * the first bytes; if yes, it buffers the whole file (up to the per-file limit), calls `inspect`,
- * and keeps only the returned facts on the node. One file is buffered at a time, so memory stays
- * bounded by the largest inspected file.
+ * An inspector of files while their layer streams past. The reader calls `wants` with the path,
+ * size and first bytes. When it returns true, the reader buffers the whole file (up to the
+ * per-file limit), calls `inspect`, and keeps only the returned facts on the node. One file is
+ * buffered at a time, so memory stays bounded by the largest inspected file.
  */
 export interface ContentInspector<T = unknown> {
   name: string;

@@ -144,7 +144,7 @@ interface Evaluated {
 
 /**
  * Checks a finding against a rule. Without exemptions, origin, actionable and reachability are
- * not checked, which tells whether a rule would have caught an ignored finding.
+ * not checked, so the result shows whether a rule would have caught an ignored finding.
  */
 function ruleMatches(rule: GateRule, item: Evaluated, policy: GatePolicy, now: Date, exemptions: boolean): boolean {
   const { finding, risk, facts, repository } = item;

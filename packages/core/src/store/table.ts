@@ -43,7 +43,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * Keys starting with G# hold data about no single tenant: the public EPSS and KEV feeds, and the
  * list of tenants the scheduled audit visits.
  * An alert delivery is in the DUE index only while PENDING, so the local runner's Query reads
- * nothing else; it is in the violation index only when its alert names a violation.
+ * nothing else. It is in the violation index only when its alert names a violation.
  * A repository item lists a repository of the tenant once, written at ingest, so the SLA pass can
  * give deadlines to findings stored before an SLA workflow existed.
  * A finding alias is a copy of the finding under one of its aliases, so a search by any id finds it.

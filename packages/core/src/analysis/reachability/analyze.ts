@@ -37,7 +37,7 @@ export async function analyzeReachability(input: ReachabilityInput): Promise<{ r
   // Programs that may run unseen may also load libraries by name.
   if (potential.size) await followDlopen(state, linker, potential, interpreters);
 
-  // An opaque start decides every verdict, so it is said once for the image, not only per package.
+  // An opaque start decides every verdict, so it is reported once for the image, not only per package.
   for (const reason of state.opaque) state.warn(`every package is UNKNOWN: ${reason}`);
 
   const native = { closureSize: closure.size, explainedDlopen, potential };
@@ -49,11 +49,11 @@ export async function analyzeReachability(input: ReachabilityInput): Promise<{ r
 const INTERPRETER_LIBRARIES = /^lib(python\d[\d.]*m?|node)\.so/;
 
 /**
- * A started program can run others through any library it loads, not only through its own
- * imports: a library that imports execve, system, popen or posix_spawn may start programs the
- * analysis never sees, so program packages must stay UNKNOWN. Libraries a dlopen user may load
- * count too, since whether they load is itself unknown. The interpreters and their runtime
- * libraries are left out because the language analyses report child_process and subprocess.
+ * Records every linked library that imports execve, system, popen or posix_spawn, because a
+ * started program can run others through any library it loads. Program packages then stay
+ * UNKNOWN. Libraries a dlopen user may load count too, since whether they load is unknown. The
+ * interpreters and their runtime libraries are left out because the language analyses report
+ * child_process and subprocess.
  */
 function noteSpawningLibraries(state: ReachState, closure: Map<string, string[]>, interpreters: Set<string>): void {
   const roots = new Set(state.elfRoots.map((root) => state.fs.resolvePath(root.path) ?? root.path));

@@ -44,7 +44,7 @@ function nativeImage(config: StartConfig): { image: HostImage; packages: Record<
 }
 
 describe('native reachability', () => {
-  it('keeps program packages UNKNOWN when a linked library can start programs', async () => {
+  it('library exec keeps programs UNKNOWN', async () => {
     // update-mime-database imports no exec function itself, but libglib, which it links, imports
     // execv, execvp and posix_spawn: through it the program may run openssl or a shell.
     const config = { entrypoint: ['update-mime-database'], cmd: ['/usr/share/mime'] };
@@ -433,7 +433,7 @@ describe('applyRuntimeEvidence', () => {
     expect(result[1]).toEqual(statics[1]);
   });
 
-  it('matches a file observed under /lib to the package that lists it under /usr/lib', () => {
+  it('matches /lib paths to /usr/lib', () => {
     // Agents report the path the loader opened; merged-/usr images list it under /usr.
     const result = applyRuntimeEvidence([libxml2, zlib], statics, { files: ['/lib/x86_64-linux-gnu/libz.so.1.2.13'], packages: [] }, '2026-12-04T10:00:00Z');
 
